@@ -1,0 +1,81 @@
+"""Metrics to PostHog as one snapshot event per export.
+
+PostHog is not a time-series store; what product analytics needs from metrics is the
+latest value of each (loss, throughput, GPU memory, ...) at a point in the run. Each export
+of a ``PeriodicExportingMetricReader`` therefore becomes one event whose properties are the
+metric names and their latest values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.exporter.posthog import _config
+from opentelemetry.exporter.posthog._mapping import PostHogEvent, metrics_to_events
+from opentelemetry.exporter.posthog._sink import EventSink
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
+
+DEFAULT_METRICS_EVENT_NAME = "otel-metrics"
+
+
+class PostHogMetricExporter(MetricExporter):
+    """OpenTelemetry SDK metric exporter: one PostHog event named ``event_name`` per export.
+
+    Properties: gauge and sum values, histogram ``<name>.count/.sum/.min/.max``; a metric
+    with several data points keys each ``<name>{k=v,...}``. Settings as for
+    :class:`PostHogSpanExporter`.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        host: str | None = None,
+        timeout: float | None = None,
+        max_queue_size: int | None = None,
+        event_name: str = DEFAULT_METRICS_EVENT_NAME,
+        preferred_temporality: dict[type, AggregationTemporality] | None = None,
+        preferred_aggregation: dict[type, Any] | None = None,
+    ) -> None:
+        if not event_name:
+            raise ValueError("event_name must be a non-empty string")
+        super().__init__(
+            preferred_temporality=preferred_temporality,
+            preferred_aggregation=preferred_aggregation,
+        )
+        self._event_name = event_name
+        self._sink = EventSink(type(self).__name__, _config.resolve(api_key, host, timeout, max_queue_size))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether exports can reach PostHog (configured, not shut down)."""
+        return self._sink.enabled
+
+    @property
+    def dropped_events(self) -> int:
+        """Events dropped because the client's queue was full or closed."""
+        return self._sink.dropped_events
+
+    def _to_events(self, metrics_data: MetricsData, fallback_distinct_id: str) -> list[PostHogEvent]:
+        return metrics_to_events(metrics_data, self._event_name, fallback_distinct_id)
+
+    def export(
+        self,
+        metrics_data: MetricsData,
+        timeout_millis: float = 10_000,
+        **kwargs: Any,
+    ) -> MetricExportResult:
+        if self._sink.send([metrics_data], self._to_events):
+            return MetricExportResult.SUCCESS
+        return MetricExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self._sink.force_flush(timeout_millis / 1000)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._sink.shutdown(timeout_millis / 1000)

@@ -1,0 +1,80 @@
+"""OpenTelemetry for training runs: product analytics (PostHog) and observability (OTLP).
+
+Importing this package is cheap and starts nothing: OpenTelemetry's SDK, exporters, torch,
+transformers, posthog and pynvml are imported only when a feature that needs them is used.
+
+    import otel_axolotl
+    otel_axolotl.init()          # decide consent and destinations from the environment
+    ...                          # transformers.Trainer now reports automatically
+    otel_axolotl.shutdown()      # optional: also runs at exit, bounded by a deadline
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .manager import TelemetryManager
+
+__all__ = ["TelemetryManager", "__version__", "get_manager", "init", "send_event", "shutdown"]
+
+
+def init(**kwargs: Any) -> TelemetryManager:
+    """Build the process's TelemetryManager once (idempotent) and instrument transformers.
+
+    Keyword arguments go to :class:`TelemetryManager` on the first call: ``product_telemetry``
+    (the host library's consent default, below the environment), ``posthog_api_key``,
+    ``library_name``, ``library_version``.
+    """
+    from . import manager as _manager
+
+    mgr = _manager.get_default(**kwargs)
+    if mgr.active and mgr.settings.auto_instrument:
+        from .instrumentor import TrainerInstrumentor
+
+        TrainerInstrumentor().instrument(manager=mgr)
+    return mgr
+
+
+def get_manager() -> TelemetryManager | None:
+    """The manager built by :func:`init`, or None."""
+    from . import manager as _manager
+
+    return _manager.current()
+
+
+def send_event(event_type: str, properties: dict[str, Any] | None = None) -> None:
+    """Axolotl-compatible: emit an event through the process's manager, if there is one."""
+    mgr = get_manager()
+    if mgr is not None:
+        mgr.send_event(event_type, properties)
+
+
+def shutdown(timeout: float | None = None) -> None:
+    """Flush and stop within the deadline, undo auto-instrumentation, forget the manager."""
+    from . import manager as _manager
+
+    if "otel_axolotl.instrumentor" in sys.modules:
+        from .instrumentor import TrainerInstrumentor
+
+        TrainerInstrumentor().uninstrument()
+    mgr = _manager.current()
+    if mgr is not None:
+        mgr.shutdown(timeout)
+    _manager.reset_default()
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy public names: importing the package must not import the SDK or integrations."""
+    if name == "TelemetryManager":
+        from .manager import TelemetryManager
+
+        return TelemetryManager
+    if name in ("loop", "errors", "callbacks"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'otel_axolotl' has no attribute {name!r}")

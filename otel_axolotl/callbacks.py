@@ -1,0 +1,77 @@
+"""``TelemetryCallback``: a ``transformers.TrainerCallback`` that reports the run.
+
+transformers' ``report_to`` accepts only its built-in integrations, so the callback goes in
+through ``callbacks=[TelemetryCallback()]``, ``trainer.add_callback``, or automatically after
+``otel_axolotl.init()`` (see ``instrumentor``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import TrainerCallback
+
+from . import semconv as sc
+from .recorder import RunRecorder
+
+
+def _manager(manager: Any) -> Any:
+    if manager is not None:
+        return manager
+    from .manager import get_default
+
+    return get_default()
+
+
+def _model_name(model: Any) -> str | None:
+    config = getattr(model, "config", None)
+    name = getattr(config, "_name_or_path", None) or getattr(model, "name_or_path", None)
+    return name if isinstance(name, str) and name else None
+
+
+class TelemetryCallback(TrainerCallback):
+    """Run span, epoch/evaluation/checkpoint spans, training metrics and Axolotl's events."""
+
+    def __init__(self, manager: Any = None) -> None:
+        self.recorder = RunRecorder(_manager(manager), trainer="transformers")
+
+    @property
+    def telemetry_manager(self) -> Any:
+        return self.recorder.manager
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        attrs: dict[str, Any] = {
+            sc.ATTR_TRAIN_MAX_STEPS: int(state.max_steps or 0),
+            sc.ATTR_TRAIN_NUM_EPOCHS: float(args.num_train_epochs),
+            sc.ATTR_TRAIN_BATCH_SIZE: int(args.per_device_train_batch_size),
+            sc.ATTR_TRAIN_GRADIENT_ACCUMULATION_STEPS: int(args.gradient_accumulation_steps),
+        }
+        name = _model_name(model)
+        if name:
+            attrs[sc.ATTR_GEN_AI_REQUEST_MODEL] = name
+        self.recorder.train_begin(attrs)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.recorder.train_end("completed")
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.recorder.epoch_begin()
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.recorder.epoch_end()
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.recorder.step_begin()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.recorder.step_end(state.global_step, state.epoch)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        if logs:
+            self.recorder.log(logs)
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kwargs: Any) -> None:
+        self.recorder.evaluate(metrics or {})
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.recorder.checkpoint_saved(state.global_step)

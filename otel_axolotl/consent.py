@@ -1,0 +1,119 @@
+"""Whether product telemetry (PostHog) may be sent, and the notice shown when nobody decided.
+
+Precedence: environment (DO_NOT_TRACK, AXOLOTL_DO_NOT_TRACK) -> the host library's choice in
+code -> the choice recorded by ``otel-axolotl telemetry enable|disable`` -> no choice. No
+choice means off, plus a notice and a wait on the main process, so that a user who never
+read the docs still learns what could be collected before anything could be.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import settings as _s
+
+_logger = logging.getLogger("otel_axolotl")
+
+DOCS_URL = "https://github.com/otel-axolotl/otel-axolotl/blob/main/docs/what-we-collect.md"
+
+NOTICE = f"""\
+otel-axolotl: anonymous product telemetry is OFF until you choose.
+  If enabled, the maintainers receive: the training config with paths, secrets and
+  non-whitelisted model names removed; OS, Python, package versions and hardware model;
+  training progress and sanitized errors. Never host names, user names, paths or tokens;
+  a fresh random id per run and nothing sent from non-main ranks.
+  Opt in:  AXOLOTL_DO_NOT_TRACK=0   or  otel-axolotl telemetry enable
+  Opt out: AXOLOTL_DO_NOT_TRACK=1   or  otel-axolotl telemetry disable  (DO_NOT_TRACK=1 works too)
+  Either choice silences this notice. Details: {DOCS_URL}
+"""
+
+
+@dataclass(frozen=True)
+class ConsentDecision:
+    product_telemetry: bool
+    explicit: bool
+    source: str
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    explicit = (env.get(_s.OTEL_AXOLOTL_CONFIG_FILE) or "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    base = (env.get("XDG_CONFIG_HOME") or "").strip() or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "otel-axolotl" / "config.yaml"
+
+
+def read_recorded_choice(path: Path | None = None) -> bool | None:
+    """The recorded choice, or None. A file that cannot be read is no choice, with a warning."""
+    path = config_path() if path is None else path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        _s.warn_once(f"config:{path}", "otel-axolotl: cannot read %s (%s); no recorded choice.", path, exc)
+        return None
+    import yaml  # lazy: only read when no environment variable decided
+
+    try:
+        data = yaml.safe_load(text)
+        value = data.get("product_telemetry") if isinstance(data, dict) else None
+    except yaml.YAMLError:
+        value = None
+    if isinstance(value, bool):
+        return value
+    _s.warn_once(
+        f"config:{path}",
+        "otel-axolotl: %s should contain 'product_telemetry: true' or 'product_telemetry: false'; "
+        "ignoring it (no recorded choice).",
+        path,
+    )
+    return None
+
+
+def record_choice(enabled: bool, path: Path | None = None) -> Path:
+    import yaml
+
+    path = config_path() if path is None else path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump({"product_telemetry": enabled}), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def decide(
+    settings: _s.Settings,
+    *,
+    code_choice: bool | None = None,
+    recorded: bool | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ConsentDecision:
+    env = os.environ if env is None else env
+    if settings.sdk_disabled:
+        return ConsentDecision(False, True, _s.OTEL_SDK_DISABLED)
+    if settings.consent is not None:
+        source = _s.DO_NOT_TRACK if (env.get(_s.DO_NOT_TRACK) or "").strip() else _s.AXOLOTL_DO_NOT_TRACK
+        return ConsentDecision(settings.consent, True, source)
+    if code_choice is not None:
+        return ConsentDecision(code_choice, True, "code")
+    if recorded is not None:
+        return ConsentDecision(recorded, True, "config file")
+    return ConsentDecision(False, False, "default")
+
+
+def show_notice(seconds: float) -> None:
+    """Print the notice on stderr and wait, so it is seen before training output scrolls it away."""
+    sys.stderr.write(NOTICE)
+    if seconds > 0:
+        sys.stderr.write(f"otel-axolotl: continuing in {seconds:g} s...\n")
+    sys.stderr.flush()
+    if seconds > 0:
+        time.sleep(seconds)

@@ -1,0 +1,147 @@
+"""Where telemetry can go, each behind its own privacy level.
+
+A destination is a named set of exporters (spans, events, metrics) plus the level the privacy
+stage applies before them. Exporter modules are imported only when their destination is
+used: grpc alone costs ~200 ms, posthog ~190 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+from . import settings as _s
+from .privacy.values import Level
+
+
+@dataclass
+class Destination:
+    name: str
+    level: Level
+    span_exporter: Any = None
+    log_exporter: Any = None
+    metric_exporter: Any = None
+    product_analytics: bool = False  # PostHog: main rank only, strict only, needs consent
+
+
+def otlp(settings: _s.Settings) -> Destination | None:
+    """OTLP over gRPC or HTTP as the standard OTEL_EXPORTER_OTLP_* variables say."""
+    if not settings.otlp:
+        return None
+    level = Level(settings.privacy)
+    dest = Destination("otlp", level)
+    for signal, target in settings.otlp.items():
+        exporter = _otlp_exporter(signal, target)
+        setattr(
+            dest,
+            {"traces": "span_exporter", "logs": "log_exporter", "metrics": "metric_exporter"}[signal],
+            exporter,
+        )
+    return dest
+
+
+def _otlp_exporter(signal: str, target: _s.OtlpSignal) -> Any:
+    if target.protocol == "grpc":
+        if signal == "traces":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Exp
+        elif signal == "metrics":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Exp
+        else:
+            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Exp
+        return Exp(endpoint=target.endpoint, insecure=target.endpoint.startswith("http://"))
+    if signal == "traces":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HExp
+    elif signal == "metrics":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HExp
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HExp
+    url = target.endpoint if target.signal_specific else target.endpoint.rstrip("/") + f"/v1/{signal}"
+    return HExp(endpoint=url)
+
+
+def json_lines(name: str, out: IO[str], level: Level, *, label: str | None = None) -> Destination:
+    """Console or file destination: one JSON document per line, so `jq` and grep work on it."""
+    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    prefix = f"[{label}] " if label else ""
+
+    def fmt(kind: str) -> Callable[[Any], str]:
+        def render(item: Any) -> str:
+            doc = json.loads(item.to_json(indent=None))
+            return prefix + json.dumps({"signal": kind, **doc}, default=str) + "\n"
+
+        return render
+
+    return Destination(
+        name,
+        level,
+        span_exporter=ConsoleSpanExporter(out=out, formatter=fmt("span")),
+        log_exporter=ConsoleLogRecordExporter(out=out, formatter=fmt("event")),
+        metric_exporter=ConsoleMetricExporter(out=out, formatter=fmt("metrics")),
+    )
+
+
+def console(level: Level = Level.STRICT, out: IO[str] | None = None) -> Destination:
+    return json_lines("console", out or sys.stderr, level)
+
+
+def file(path: str, level: Level = Level.STRICT) -> Destination | None:
+    try:
+        stream = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives as long as the manager
+    except OSError as exc:
+        _s.warn_once(
+            f"file:{path}",
+            "otel-axolotl: %s=%r cannot be opened (%s); file destination off.",
+            _s.OTEL_AXOLOTL_FILE,
+            path,
+            exc,
+        )
+        return None
+    return json_lines("file", stream, level)
+
+
+def posthog(settings: _s.Settings, api_key: str, shutdown_timeout: float) -> Destination | None:
+    """Anonymous product analytics: always strict, events and spans (progress events already
+    carry the metrics, so periodic metric events would only add volume)."""
+    if not settings.posthog_host:
+        return None
+    from opentelemetry.exporter.posthog import PostHogLogExporter, PostHogSpanExporter
+
+    options = {"api_key": api_key, "host": settings.posthog_host, "timeout": shutdown_timeout}
+    return Destination(
+        "posthog",
+        Level.STRICT,
+        span_exporter=PostHogSpanExporter(**options),
+        log_exporter=PostHogLogExporter(**options),
+        product_analytics=True,
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A destination decided on but not built yet, so debug mode can print instead of build."""
+
+    name: str
+    level: Level
+    signals: frozenset[str]
+    build: Callable[[], Destination | None]
+    product_analytics: bool = False
+
+
+def debug(plan: Plan, out: IO[str] | None = None) -> Destination:
+    """What OTEL_AXOLOTL_DEBUG prints instead of sending: the same level, the same signals."""
+    label = f"debug {plan.name}"
+    printed = json_lines(label, out or sys.stderr, plan.level, label=label)
+    if "traces" not in plan.signals:
+        printed.span_exporter = None
+    if "logs" not in plan.signals:
+        printed.log_exporter = None
+    if "metrics" not in plan.signals:
+        printed.metric_exporter = None
+    printed.product_analytics = plan.product_analytics
+    return printed

@@ -1,0 +1,58 @@
+"""The training metric instruments, created once per manager with their registered units.
+
+Every integration (Trainer callback, Lightning callback, plain-loop API) records through
+this one class, so their metric names, units and attributes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import semconv as sc
+
+
+def _spec(name: str) -> tuple[str, str, str]:
+    spec = sc.METRICS[name]
+    return spec.name, spec.unit, spec.brief
+
+
+class TrainingInstruments:
+    # Keys a trainer logs (transformers names; Lightning and the loop API use the same) -> metric.
+    LOGGED_GAUGES: Mapping[str, str] = {
+        "loss": sc.METRIC_TRAIN_LOSS,
+        "train_loss": sc.METRIC_TRAIN_LOSS,
+        "learning_rate": sc.METRIC_TRAIN_LEARNING_RATE,
+        "lr": sc.METRIC_TRAIN_LEARNING_RATE,
+        "grad_norm": sc.METRIC_TRAIN_GRAD_NORM,
+        "epoch": sc.METRIC_TRAIN_EPOCH,
+        "train_samples_per_second": sc.METRIC_TRAIN_THROUGHPUT_SAMPLES,
+        "samples_per_second": sc.METRIC_TRAIN_THROUGHPUT_SAMPLES,
+        "train_tokens_per_second": sc.METRIC_TRAIN_THROUGHPUT_TOKENS,
+        "tokens_per_second": sc.METRIC_TRAIN_THROUGHPUT_TOKENS,
+        "tokens/train_per_sec_per_gpu": sc.METRIC_TRAIN_THROUGHPUT_TOKENS,
+        "eval_loss": sc.METRIC_EVAL_LOSS,
+    }
+
+    def __init__(self, meter: Any, attributes: Mapping[str, Any]) -> None:
+        self.attributes = dict(attributes)
+        self._gauges = {}
+        for metric in set(self.LOGGED_GAUGES.values()):
+            name, unit, brief = _spec(metric)
+            self._gauges[metric] = meter.create_gauge(name, unit=unit, description=brief)
+        name, unit, brief = _spec(sc.METRIC_TRAIN_STEPS)
+        self._steps = meter.create_counter(name, unit=unit, description=brief)
+        name, unit, brief = _spec(sc.METRIC_TRAIN_STEP_DURATION)
+        self._step_duration = meter.create_histogram(name, unit=unit, description=brief)
+
+    def record_logs(self, logs: Mapping[str, Any]) -> None:
+        """Record whatever known numbers a trainer's log dict carries; ignore the rest."""
+        for key, value in logs.items():
+            metric = self.LOGGED_GAUGES.get(key)
+            if metric is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._gauges[metric].set(float(value), self.attributes)
+
+    def record_step(self, duration_seconds: float | None) -> None:
+        self._steps.add(1, self.attributes)
+        if duration_seconds is not None and duration_seconds >= 0:
+            self._step_duration.record(duration_seconds, self.attributes)

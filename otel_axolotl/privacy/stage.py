@@ -1,0 +1,293 @@
+"""The privacy stage: every destination is fed only from here.
+
+A ``Scrubber`` applies one privacy level to OpenTelemetry data and always returns NEW
+objects: in the Python SDK a finished span is frozen (attributes are read-only since 1.43 and
+changes in ``_on_ending`` are dropped), so scrubbing means building a new ``ReadableSpan``.
+The processors wrap a destination's own processor (or exporter, for metrics) and hand it the
+scrubbed copy; the original never reaches a destination.
+
+Strict level (PostHog always, OTLP by default) is fail-closed: an attribute key that the
+semconv registry does not list is dropped. Secrets-only (``OTEL_AXOLOTL_PRIVACY``) keeps
+unregistered keys, paths and model names, and still removes every secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.sdk.metrics.export import (
+    Metric,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import Link, Status
+
+from .. import semconv as sc
+from .stacktrace import sanitize_stack_trace
+from .tree import scrub_tree
+from .values import REDACTED, Level, RedactionCounter, scrub_text
+from .whitelist import Whitelist
+
+_logger = logging.getLogger("otel_axolotl")
+
+_PRIMITIVES = (bool, int, float)
+
+
+class Scrubber:
+    """One privacy level's rules, applied to attributes, text, resources, spans and records."""
+
+    def __init__(self, level: Level, whitelist: Whitelist) -> None:
+        self.level = Level(level)
+        self.whitelist = whitelist
+        self._strict = self.level is Level.STRICT
+        self._resources: dict[int, tuple[Resource, Resource]] = {}
+
+    # -- values ---------------------------------------------------------------------------
+    def text(self, value: str, counter: RedactionCounter) -> str:
+        return scrub_text(value, self.level, counter)
+
+    def _leaf(self, key: str, value: Any, counter: RedactionCounter) -> Any:
+        if isinstance(value, str):
+            return scrub_text(value, self.level, counter)
+        if isinstance(value, _PRIMITIVES) or value is None:
+            return value
+        if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+            return [self._leaf(key, item, counter) for item in value]
+        counter.add()
+        return REDACTED
+
+    def _open(self, key: str, value: Any, counter: RedactionCounter) -> Any:
+        """Free-form content under an open namespace: key and value rules, as for a config."""
+        if key == sc.ATTR_EXCEPTION_STACKTRACE and isinstance(value, str):
+            before = value
+            value = sanitize_stack_trace(value, self.level)
+            if value != before:
+                counter.add()
+            return value
+        leaf = key.rsplit(".", 1)[-1]
+        scrubbed = scrub_tree({leaf: value}, level=self.level, whitelist=self.whitelist, counter=counter)
+        return next(iter(scrubbed.values()))
+
+    def attributes(self, attributes: Mapping[str, Any] | None, counter: RedactionCounter) -> dict[str, Any]:
+        """Scrub a span/event/record attribute map; unregistered keys fail closed at strict."""
+        result: dict[str, Any] = {}
+        if not attributes:
+            return result
+        strict = self._strict
+        for key, value in attributes.items():
+            privacy = sc.attribute_privacy(key)
+            if privacy == "never" or (privacy is None and strict):
+                counter.add()
+                continue
+            if privacy is None:  # secrets-only: keep the key, but a key can hide a secret too
+                clean_key = scrub_text(key, self.level, counter)
+                result[clean_key] = self._open(key, value, counter)
+            elif privacy == "public":
+                result[key] = self._leaf(key, value, counter)
+            elif privacy == "whitelisted-name":
+                result[key] = (
+                    self.whitelist.filter_name(value, self.level, counter)
+                    if isinstance(value, str)
+                    else self._leaf(key, value, counter)
+                )
+            elif privacy == "redacted":
+                if strict:
+                    counter.add()
+                    result[key] = REDACTED
+                else:
+                    result[key] = self._leaf(key, value, counter)
+            else:  # open namespace
+                namespaced = key.startswith(sc.OPEN_NAMESPACES) and key not in sc.ATTRIBUTES
+                clean_key = scrub_text(key, self.level, counter) if namespaced else key
+                result[clean_key] = self._open(key, value, counter)
+        return result
+
+    def body(self, body: Any, counter: RedactionCounter) -> Any:
+        """An event body is the open namespace of its event (config, send_event properties)."""
+        if body is None or isinstance(body, _PRIMITIVES):
+            return body
+        return scrub_tree(body, level=self.level, whitelist=self.whitelist, counter=counter)
+
+    def resource(self, resource: Resource) -> Resource:
+        """Scrubbed once per resource object: resources are shared by every item of a provider."""
+        cached = self._resources.get(id(resource))
+        if cached is not None and cached[0] is resource:
+            return cached[1]
+        counter = RedactionCounter()
+        clean = Resource(self.attributes(resource.attributes, counter), resource.schema_url)
+        self._resources[id(resource)] = (resource, clean)
+        return clean
+
+    # -- spans ----------------------------------------------------------------------------
+    def span(self, span: ReadableSpan) -> ReadableSpan:
+        counter = RedactionCounter()
+        name = span.name if sc.is_registered_span(span.name) else self.text(span.name, counter)
+        attributes = self.attributes(span.attributes, counter)
+        events = [
+            Event(
+                name=e.name if sc.is_registered_event(e.name) else self.text(e.name, counter),
+                attributes=self.attributes(e.attributes, counter),
+                timestamp=e.timestamp,
+            )
+            for e in span.events
+        ]
+        links = [Link(link.context, self.attributes(link.attributes, counter)) for link in span.links]
+        status = span.status
+        if status.description:
+            status = Status(status.status_code, self.text(status.description, counter))
+        attributes[sc.ATTR_PRIVACY_REDACTIONS] = counter.count
+        return ReadableSpan(
+            name=name,
+            context=span.context,
+            parent=span.parent,
+            resource=self.resource(span.resource),
+            attributes=attributes,
+            events=events,
+            links=links,
+            kind=span.kind,
+            status=status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    # -- events (log records) ---------------------------------------------------------------
+    def log_record(self, record: ReadWriteLogRecord) -> ReadWriteLogRecord:
+        from opentelemetry._logs import LogRecord
+
+        original = record.log_record
+        counter = RedactionCounter()
+        event_name = original.event_name
+        if event_name and not sc.is_registered_event(event_name):
+            event_name = self.text(event_name, counter)
+        attributes = self.attributes(original.attributes, counter)
+        body = self.body(original.body, counter)
+        attributes[sc.ATTR_PRIVACY_REDACTIONS] = counter.count
+        clean = LogRecord(
+            timestamp=original.timestamp,
+            observed_timestamp=original.observed_timestamp,
+            context=original.context,
+            trace_id=original.trace_id,
+            span_id=original.span_id,
+            trace_flags=original.trace_flags,
+            severity_text=original.severity_text,
+            severity_number=original.severity_number,
+            body=body,
+            attributes=attributes,
+            event_name=event_name,
+        )
+        resource = self.resource(record.resource) if record.resource is not None else None
+        return ReadWriteLogRecord(
+            clean, resource=resource, instrumentation_scope=record.instrumentation_scope
+        )
+
+    # -- metrics --------------------------------------------------------------------------
+    def metrics(self, data: MetricsData) -> MetricsData:
+        counter = RedactionCounter()
+
+        def points(metric: Metric) -> Metric:
+            d = metric.data
+            new_points = [
+                replace(p, attributes=self.attributes(p.attributes, counter)) for p in d.data_points
+            ]
+            return replace(metric, data=replace(d, data_points=new_points))
+
+        return MetricsData(
+            resource_metrics=[
+                ResourceMetrics(
+                    resource=self.resource(rm.resource),
+                    scope_metrics=[
+                        ScopeMetrics(sm.scope, [points(m) for m in sm.metrics], sm.schema_url)
+                        for sm in rm.scope_metrics
+                    ],
+                    schema_url=rm.schema_url,
+                )
+                for rm in data.resource_metrics
+            ]
+        )
+
+
+class PrivacySpanProcessor(SpanProcessor):
+    """Hands the destination's processor a scrubbed copy of every finished span."""
+
+    def __init__(self, scrubber: Scrubber, delegate: SpanProcessor) -> None:
+        self._scrubber = scrubber
+        self._delegate = delegate
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        # Deliberately not forwarded: a destination never sees an unscrubbed live span.
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            clean = self._scrubber.span(span)
+        except Exception:  # fail closed: a span we cannot scrub is not exported at all
+            _logger.debug("otel-axolotl: dropping a span the privacy stage could not scrub", exc_info=True)
+            return
+        self._delegate.on_end(clean)
+
+    def shutdown(self) -> None:
+        self._delegate.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._delegate.force_flush(timeout_millis)
+
+
+class PrivacyLogRecordProcessor(LogRecordProcessor):
+    """Hands the destination's processor a scrubbed copy of every event."""
+
+    def __init__(self, scrubber: Scrubber, delegate: LogRecordProcessor) -> None:
+        self._scrubber = scrubber
+        self._delegate = delegate
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        try:
+            clean = self._scrubber.log_record(log_record)
+        except Exception:
+            _logger.debug("otel-axolotl: dropping an event the privacy stage could not scrub", exc_info=True)
+            return
+        self._delegate.on_emit(clean)
+
+    def shutdown(self) -> None:
+        self._delegate.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._delegate.force_flush(timeout_millis)
+
+
+class PrivacyMetricExporter(MetricExporter):
+    """Scrubs data point attributes and the resource before the wrapped exporter sees them.
+
+    Attribute keys are already limited by a View at the provider; this is the value half.
+    """
+
+    def __init__(self, scrubber: Scrubber, delegate: MetricExporter) -> None:
+        super().__init__()
+        self._scrubber = scrubber
+        self._delegate = delegate
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        try:
+            clean = self._scrubber.metrics(metrics_data)
+        except Exception:
+            _logger.debug("otel-axolotl: dropping metrics the privacy stage could not scrub", exc_info=True)
+            return MetricExportResult.FAILURE
+        return self._delegate.export(clean, timeout_millis=timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self._delegate.force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._delegate.shutdown(timeout_millis=timeout_millis, **kwargs)

@@ -1,0 +1,328 @@
+"""Every environment variable otel-axolotl reads, in one place, and the one way to parse them.
+
+A setting resolves argument -> environment variable -> default. A value that cannot be read
+gets one warning naming the variable and what is accepted, then the safe default: a bad
+value never turns telemetry on and never stops training.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+_logger = logging.getLogger("otel_axolotl")
+
+# --- consent and switches -------------------------------------------------------------
+AXOLOTL_DO_NOT_TRACK = "AXOLOTL_DO_NOT_TRACK"
+"""Product telemetry (PostHog): ``0``/``false`` opts in, ``1``/``true`` opts out. Unset: off,
+and a notice is shown (see OTEL_AXOLOTL_NOTICE_SECONDS)."""
+DO_NOT_TRACK = "DO_NOT_TRACK"
+"""The cross-tool standard: ``1``/``true`` opts out of product telemetry."""
+OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
+"""OpenTelemetry's switch: ``true`` turns every destination off, OTLP included."""
+
+# --- OpenTelemetry's standard exporter variables (read here only to decide enablement) --
+OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+OTEL_EXPORTER_OTLP_SIGNAL_ENDPOINT = "OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"
+OTEL_EXPORTER_OTLP_SIGNAL_PROTOCOL = "OTEL_EXPORTER_OTLP_{signal}_PROTOCOL"
+OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
+OTEL_METRIC_EXPORT_INTERVAL = "OTEL_METRIC_EXPORT_INTERVAL"
+
+# --- ours -------------------------------------------------------------------------------
+OTEL_AXOLOTL_PRIVACY = "OTEL_AXOLOTL_PRIVACY"
+"""Privacy level of the OTLP destination: ``strict`` (default) or ``secrets-only``.
+PostHog is always strict."""
+OTEL_AXOLOTL_CONSOLE = "OTEL_AXOLOTL_CONSOLE"
+"""``true``: print every span, event and metric export as JSON lines on stderr."""
+OTEL_AXOLOTL_FILE = "OTEL_AXOLOTL_FILE"
+"""A file path: append every export there as JSON lines."""
+OTEL_AXOLOTL_DEBUG = "OTEL_AXOLOTL_DEBUG"
+"""``true``: print every payload exactly as each destination would receive it (after
+scrubbing) and send nothing."""
+OTEL_AXOLOTL_POSTHOG_HOST = "OTEL_AXOLOTL_POSTHOG_HOST"
+"""PostHog host for product telemetry. Default ``https://us.i.posthog.com``."""
+OTEL_AXOLOTL_POSTHOG_API_KEY = "OTEL_AXOLOTL_POSTHOG_API_KEY"
+"""PostHog project key. The embedding library usually passes it in code instead."""
+OTEL_AXOLOTL_NOTICE_SECONDS = "OTEL_AXOLOTL_NOTICE_SECONDS"
+"""How long start-up waits after the consent notice. Default 15."""
+OTEL_AXOLOTL_PROGRESS_STEPS = "OTEL_AXOLOTL_PROGRESS_STEPS"
+"""``train-progress`` every this many steps. Default 100 (as Axolotl)."""
+OTEL_AXOLOTL_PROGRESS_SECONDS = "OTEL_AXOLOTL_PROGRESS_SECONDS"
+"""...or after this many seconds, whichever comes first. Default 60 (as Axolotl)."""
+OTEL_AXOLOTL_STEP_SPANS = "OTEL_AXOLOTL_STEP_SPANS"
+"""Fraction of optimizer steps that get a span, 0..1. Default 0 (none)."""
+OTEL_AXOLOTL_SHUTDOWN_TIMEOUT = "OTEL_AXOLOTL_SHUTDOWN_TIMEOUT"
+"""Total seconds that flushing at exit may take, all destinations together. Default 2."""
+OTEL_AXOLOTL_WHITELIST = "OTEL_AXOLOTL_WHITELIST"
+"""Path of a whitelist.yaml replacing the packaged list of organisations."""
+OTEL_AXOLOTL_RUN_ID = "OTEL_AXOLOTL_RUN_ID"
+"""32 hex digits: join an existing run (set by ``otel-axolotl run`` for every rank)."""
+OTEL_AXOLOTL_HARDWARE_METRICS = "OTEL_AXOLOTL_HARDWARE_METRICS"
+"""``false`` turns off host, process and GPU metrics. Default true."""
+OTEL_AXOLOTL_GPUS = "OTEL_AXOLOTL_GPUS"
+"""Which GPUs the hardware metrics watch: ``visible`` (default) the ones this process uses
+(CUDA_VISIBLE_DEVICES, then the local rank's device in multi-process runs), or ``all`` every
+GPU on the node."""
+OTEL_AXOLOTL_AUTO_INSTRUMENT = "OTEL_AXOLOTL_AUTO_INSTRUMENT"
+"""``false``: ``init()`` does not patch ``transformers.Trainer``. Default true."""
+OTEL_AXOLOTL_CONFIG_FILE = "OTEL_AXOLOTL_CONFIG_FILE"
+"""Where ``otel-axolotl telemetry enable|disable`` records the choice. Default
+``$XDG_CONFIG_HOME/otel-axolotl/config.yaml`` (``~/.config/...``)."""
+
+DEFAULT_POSTHOG_HOST = "https://us.i.posthog.com"
+DEFAULT_NOTICE_SECONDS = 15.0
+DEFAULT_PROGRESS_STEPS = 100
+DEFAULT_PROGRESS_SECONDS = 60.0
+DEFAULT_SHUTDOWN_TIMEOUT = 2.0
+DEFAULT_METRIC_INTERVAL_MILLIS = 10_000
+
+PRIVACY_LEVELS = ("strict", "secrets-only")
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+SIGNALS = ("traces", "metrics", "logs")
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_once(key: str, message: str, *args: object) -> None:
+    """Log a configuration or runtime problem once per process, however often it recurs."""
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    _logger.warning(message, *args)
+
+
+def _clean(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    return value or None
+
+
+def parse_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = _clean(env, name)
+    if value is None:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    warn_once(
+        f"bool:{name}",
+        "otel-axolotl: %s=%r is not understood; accepted: 1/true/yes/on or 0/false/no/off. Using %s.",
+        name,
+        env.get(name),
+        default,
+    )
+    return default
+
+
+def parse_float(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0, maximum: float | None = None
+) -> float:
+    raw = _clean(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value >= minimum and (maximum is None or value <= maximum)):
+        upper = f" and <= {maximum}" if maximum is not None else ""
+        warn_once(
+            f"float:{name}",
+            "otel-axolotl: %s=%r is not a number >= %s%s. Using %s.",
+            name,
+            env.get(name),
+            minimum,
+            upper,
+            default,
+        )
+        return default
+    return value
+
+
+def parse_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = _clean(env, name)
+    if value is None:
+        return default
+    if value in choices:
+        return value
+    warn_once(
+        f"choice:{name}",
+        "otel-axolotl: %s=%r is not one of %s. Using %r.",
+        name,
+        env.get(name),
+        ", ".join(choices),
+        default,
+    )
+    return default
+
+
+def parse_consent(env: Mapping[str, str]) -> bool | None:
+    """Read AXOLOTL_DO_NOT_TRACK / DO_NOT_TRACK: True opt-in, False opt-out, None no choice.
+
+    An unreadable value is a choice too: it means no product telemetry (fail closed), with
+    one warning, and no notice wait (the user tried to decide).
+    """
+    dnt = _clean(env, DO_NOT_TRACK)
+    if dnt is not None and dnt not in _TRUE | _FALSE:
+        warn_once(
+            "consent:DO_NOT_TRACK",
+            "otel-axolotl: DO_NOT_TRACK=%r is not understood; accepted: 1/true (opt out) or 0/false. "
+            "Product telemetry stays off.",
+            env.get(DO_NOT_TRACK),
+        )
+        return False
+    if dnt in _TRUE:
+        return False
+    value = _clean(env, AXOLOTL_DO_NOT_TRACK)
+    if value is None:
+        return None
+    if value in ("0", "false"):
+        return True
+    if value in ("1", "true"):
+        return False
+    warn_once(
+        "consent:AXOLOTL_DO_NOT_TRACK",
+        "otel-axolotl: AXOLOTL_DO_NOT_TRACK=%r is not understood; accepted: 0/false (opt in) or "
+        "1/true (opt out). Product telemetry stays off.",
+        env.get(AXOLOTL_DO_NOT_TRACK),
+    )
+    return False
+
+
+def validate_url(value: str, variable: str) -> str | None:
+    """Return the URL when it is an http(s) URL with a host, else warn naming the variable."""
+    try:
+        parts = urlsplit(value.strip())
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        if ok:
+            _ = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        ok = False
+    if not ok:
+        warn_once(
+            f"url:{variable}",
+            "otel-axolotl: %s=%r is not a valid endpoint URL; accepted: http://host:port or "
+            "https://host:port. This destination stays off.",
+            variable,
+            value,
+        )
+        return None
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class OtlpSignal:
+    """Where one signal goes over OTLP, as the standard variables describe it."""
+
+    endpoint: str
+    protocol: str
+    signal_specific: bool  # the per-signal variable names the full URL (no /v1/<signal> suffix)
+
+
+def resolve_otlp(env: Mapping[str, str]) -> dict[str, OtlpSignal]:
+    """The OTLP destination per signal. An endpoint variable enables it; none, no OTLP."""
+    default_protocol = parse_choice(env, OTEL_EXPORTER_OTLP_PROTOCOL, OTLP_PROTOCOLS, "grpc")
+    base = env.get(OTEL_EXPORTER_OTLP_ENDPOINT, "").strip()
+    base_url = validate_url(base, OTEL_EXPORTER_OTLP_ENDPOINT) if base else None
+    result: dict[str, OtlpSignal] = {}
+    for signal in SIGNALS:
+        var = OTEL_EXPORTER_OTLP_SIGNAL_ENDPOINT.format(signal=signal.upper())
+        protocol = parse_choice(
+            env,
+            OTEL_EXPORTER_OTLP_SIGNAL_PROTOCOL.format(signal=signal.upper()),
+            OTLP_PROTOCOLS,
+            default_protocol,
+        )
+        specific = env.get(var, "").strip()
+        if specific:
+            url = validate_url(specific, var)
+            if url:
+                result[signal] = OtlpSignal(url, protocol, True)
+        elif base_url:
+            result[signal] = OtlpSignal(base_url, protocol, False)
+    return result
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the manager needs to decide, resolved once at ``init()``."""
+
+    sdk_disabled: bool = False
+    consent: bool | None = None
+    privacy: str = "strict"
+    console: bool = False
+    file: str | None = None
+    debug: bool = False
+    posthog_host: str | None = DEFAULT_POSTHOG_HOST
+    posthog_api_key: str | None = None
+    notice_seconds: float = DEFAULT_NOTICE_SECONDS
+    progress_steps: int = DEFAULT_PROGRESS_STEPS
+    progress_seconds: float = DEFAULT_PROGRESS_SECONDS
+    step_span_ratio: float = 0.0
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    whitelist_path: str | None = None
+    run_id: str | None = None
+    hardware_metrics: bool = True
+    auto_instrument: bool = True
+    metric_interval_millis: float = DEFAULT_METRIC_INTERVAL_MILLIS
+    service_name: str = "otel-axolotl"
+    otlp: dict[str, OtlpSignal] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        host = env.get(OTEL_AXOLOTL_POSTHOG_HOST, "").strip()
+        run_id = (env.get(OTEL_AXOLOTL_RUN_ID) or "").strip().lower() or None
+        if run_id is not None and not _is_run_id(run_id):
+            warn_once(
+                "run_id",
+                "otel-axolotl: %s=%r is not 32 hex digits (not all zero); a new run id is used.",
+                OTEL_AXOLOTL_RUN_ID,
+                run_id,
+            )
+            run_id = None
+        return cls(
+            sdk_disabled=parse_bool(env, OTEL_SDK_DISABLED, False),
+            consent=parse_consent(env),
+            privacy=parse_choice(env, OTEL_AXOLOTL_PRIVACY, PRIVACY_LEVELS, "strict"),
+            console=parse_bool(env, OTEL_AXOLOTL_CONSOLE, False),
+            file=(env.get(OTEL_AXOLOTL_FILE) or "").strip() or None,
+            debug=parse_bool(env, OTEL_AXOLOTL_DEBUG, False),
+            posthog_host=validate_url(host, OTEL_AXOLOTL_POSTHOG_HOST) if host else DEFAULT_POSTHOG_HOST,
+            posthog_api_key=(env.get(OTEL_AXOLOTL_POSTHOG_API_KEY) or "").strip() or None,
+            notice_seconds=parse_float(env, OTEL_AXOLOTL_NOTICE_SECONDS, DEFAULT_NOTICE_SECONDS, maximum=600),
+            progress_steps=int(
+                parse_float(env, OTEL_AXOLOTL_PROGRESS_STEPS, DEFAULT_PROGRESS_STEPS, minimum=1)
+            ),
+            progress_seconds=parse_float(env, OTEL_AXOLOTL_PROGRESS_SECONDS, DEFAULT_PROGRESS_SECONDS),
+            step_span_ratio=parse_float(env, OTEL_AXOLOTL_STEP_SPANS, 0.0, maximum=1.0),
+            shutdown_timeout=parse_float(
+                env, OTEL_AXOLOTL_SHUTDOWN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, minimum=0.1, maximum=600
+            ),
+            whitelist_path=(env.get(OTEL_AXOLOTL_WHITELIST) or "").strip() or None,
+            run_id=run_id,
+            hardware_metrics=parse_bool(env, OTEL_AXOLOTL_HARDWARE_METRICS, True),
+            auto_instrument=parse_bool(env, OTEL_AXOLOTL_AUTO_INSTRUMENT, True),
+            metric_interval_millis=parse_float(
+                env, OTEL_METRIC_EXPORT_INTERVAL, DEFAULT_METRIC_INTERVAL_MILLIS, minimum=100
+            ),
+            service_name=(env.get(OTEL_SERVICE_NAME) or "").strip() or "otel-axolotl",
+            otlp=resolve_otlp(env),
+        )
+
+
+def _is_run_id(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value) and value != "0" * 32

@@ -1,0 +1,32 @@
+"""Shared fixtures: real local servers only (rotel collector, PostHog capture server)."""
+
+import os
+
+import pytest
+
+from tests.support.posthog_capture import posthog_server  # noqa: F401
+from tests.support.rotel import otlp_recorder, rotel_collector  # noqa: F401
+
+# Variables that would change what the SDK decides; every test starts without them.
+_ISOLATED = (
+    "AXOLOTL_DO_NOT_TRACK",
+    "DO_NOT_TRACK",
+    "OTEL_SDK_DISABLED",
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "GLOBAL_RANK",
+    "SLURM_PROCID",
+    "OMPI_COMM_WORLD_RANK",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Start every test from an environment with no telemetry decision in it."""
+    for name in list(os.environ):
+        if name.startswith(("OTEL_", "AXOLOTL_")) or name in _ISOLATED:
+            monkeypatch.delenv(name, raising=False)
+    config_dir = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("OTEL_AXOLOTL_CONFIG_FILE", str(config_dir / "config.yaml"))
+    monkeypatch.setenv("OTEL_AXOLOTL_NOTICE_SECONDS", "0")

@@ -1,0 +1,206 @@
+"""sanitize_stack_trace: Axolotl's six path fixtures, plus messages, levels and odd frames."""
+
+from __future__ import annotations
+
+import traceback
+
+import pytest
+
+from otel_axolotl.privacy.stacktrace import sanitize_stack_trace
+from otel_axolotl.privacy.values import REDACTED, Level, RedactionCounter
+
+# Axolotl's fixtures (tests/telemetry/test_errors.py), typed out from the described paths.
+
+EXAMPLE = """Traceback (most recent call last):
+  File "/home/user/.local/lib/python3.9/site-packages/axolotl/cli/train.py", line 83, in main
+    trainer = get_trainer(cfg)
+  File "/home/user/.local/lib/python3.9/site-packages/axolotl/train.py", line 214, in get_trainer
+    model = get_model(cfg)
+  File "/home/user/.local/lib/python3.9/site-packages/axolotl/utils/models.py", line 120, in get_model
+    raise ValueError("Model path not found")
+ValueError: Model path not found
+"""
+
+WINDOWS = """Traceback (most recent call last):
+  File "C:\\Users\\name\\AppData\\Local\\Programs\\Python\\Python39\\lib\\site-packages\\axolotl\\cli\\train.py", line 83, in main
+    trainer = get_trainer(cfg)
+  File "C:\\Users\\name\\AppData\\Local\\Programs\\Python\\Python39\\lib\\site-packages\\axolotl\\train.py", line 214, in get_trainer
+    model = get_model(cfg)
+  File "C:\\Users\\name\\AppData\\Local\\Programs\\Python\\Python39\\lib\\site-packages\\transformers\\models\\auto\\modeling_auto.py", line 482, in from_pretrained
+    raise ValueError(
+ValueError: Unrecognized configuration class <class 'transformers.models.llama.configuration_llama.LlamaConfig'>
+"""  # noqa: E501
+
+MIXED = """Traceback (most recent call last):
+  File "/home/user/.local/lib/python3.9/site-packages/axolotl/cli/train.py", line 83, in main
+    trainer.train()
+  File "/home/user/.local/lib/python3.9/site-packages/transformers/trainer.py", line 1539, in train
+    return inner_training_loop(
+  File "/home/user/.local/lib/python3.9/site-packages/axolotl/utils/trainer.py", line 310, in training_step
+    batch = next(iterator)
+  File "/home/user/.local/lib/python3.9/site-packages/torch/utils/data/dataloader.py", line 633, in __next__
+    data = self._next_data()
+RuntimeError: CUDA out of memory
+"""
+
+VENV = """Traceback (most recent call last):
+  File "/home/user/venv/lib/python3.9/site-packages/transformers/trainer.py", line 1539, in train
+    return inner_training_loop(
+  File "/home/user/venv/lib/python3.9/site-packages/transformers/trainer.py", line 1809, in _inner_training_loop
+    tr_loss_step = self.training_step(model, inputs)
+  File "/home/user/venv/lib/python3.9/site-packages/accelerate/accelerator.py", line 1905, in backward
+    loss.backward(**kwargs)
+  File "/home/user/venv/lib/python3.9/site-packages/torch/_tensor.py", line 487, in backward
+    torch.autograd.backward(
+RuntimeError: CUDA out of memory
+"""  # noqa: E501
+
+DIST_PACKAGES = """Traceback (most recent call last):
+  File "/usr/local/lib/python3.8/dist-packages/torch/utils/data/dataloader.py", line 633, in __next__
+    data = self._next_data()
+  File "/usr/local/lib/python3.8/dist-packages/torch/utils/data/dataloader.py", line 677, in _next_data
+    data = self._dataset_fetcher.fetch(index)
+  File "/usr/local/lib/python3.8/dist-packages/torch/utils/data/_utils/fetch.py", line 51, in fetch
+    data = [self.dataset[idx] for idx in possibly_batched_index]
+  File "/usr/local/lib/python3.8/dist-packages/datasets/arrow_dataset.py", line 2803, in __getitem__
+    return self._getitem(key)
+IndexError: Index 10000 out of range for dataset of length 9832.
+"""
+
+PROJECT = """Traceback (most recent call last):
+  File "/home/user/projects/myproject/run.py", line 25, in <module>
+    main()
+  File "/home/user/projects/myproject/src/cli.py", line 45, in main
+    app.run()
+  File "/home/user/projects/myproject/src/app.py", line 102, in run
+    raise ValueError("Configuration missing")
+ValueError: Configuration missing
+"""
+
+
+def test_sanitize_stack_trace() -> None:
+    out = sanitize_stack_trace(EXAMPLE)
+    assert "/home/user" not in out
+    assert ".local/lib/python3.9" not in out
+    assert "site-packages/axolotl/cli/train.py" in out
+    assert "site-packages/axolotl/train.py" in out
+    assert "site-packages/axolotl/utils/models.py" in out
+    assert "ValueError: Model path not found" in out
+
+
+def test_sanitize_windows_paths() -> None:
+    out = sanitize_stack_trace(WINDOWS)
+    assert "C:\\Users\\name" not in out
+    assert "AppData\\Local\\Programs\\Python" not in out
+    for kept in (
+        "site-packages\\axolotl\\cli\\train.py",
+        "site-packages\\axolotl\\train.py",
+        "site-packages\\transformers\\models\\auto\\modeling_auto.py",
+    ):
+        assert kept in out or kept.replace("\\", "/") in out
+    assert "ValueError: Unrecognized configuration class" in out
+
+
+def test_sanitize_mixed_paths() -> None:
+    out = sanitize_stack_trace(MIXED)
+    assert "site-packages/axolotl/cli/train.py" in out
+    assert "site-packages/transformers/trainer.py" in out
+    assert "site-packages/axolotl/utils/trainer.py" in out
+    assert "site-packages/torch/utils/data/dataloader.py" in out
+    assert "RuntimeError: CUDA out of memory" in out
+
+
+def test_sanitize_venv_paths() -> None:
+    out = sanitize_stack_trace(VENV)
+    assert "/home/user/venv" not in out
+    assert "site-packages/transformers/trainer.py" in out
+    assert "site-packages/accelerate/accelerator.py" in out
+    assert "site-packages/torch/_tensor.py" in out
+    assert "RuntimeError: CUDA out of memory" in out
+
+
+def test_sanitize_dist_packages() -> None:
+    out = sanitize_stack_trace(DIST_PACKAGES)
+    assert "/usr/local/lib/python3.8" not in out
+    assert "dist-packages/torch/utils/data/dataloader.py" in out
+    assert "dist-packages/torch/utils/data/_utils/fetch.py" in out
+    assert "dist-packages/datasets/arrow_dataset.py" in out
+    assert "IndexError: Index 10000 out of range for dataset of length 9832." in out
+
+
+def test_sanitize_project_paths() -> None:
+    out = sanitize_stack_trace(PROJECT)
+    assert "/home/user/projects" not in out
+    assert "run.py" in out
+    assert "cli.py" in out
+    assert "app.py" in out
+    assert "ValueError: Configuration missing" in out
+
+
+@pytest.mark.parametrize("level", [Level.STRICT, Level.SECRETS_ONLY])
+@pytest.mark.parametrize("trace", [EXAMPLE, WINDOWS, MIXED, VENV, DIST_PACKAGES, PROJECT])
+def test_frames_are_reduced_at_every_level_and_nothing_is_redacted_in_the_fixtures(
+    level: Level, trace: str
+) -> None:
+    out = sanitize_stack_trace(trace, level)
+    assert "user" not in out and "name\\" not in out and REDACTED not in out
+    assert out.count('File "') == trace.count('File "')
+
+
+def test_own_and_host_library_frames_stay_package_relative() -> None:
+    trace = (
+        '  File "/home/alice/src/otel-axolotl/otel_axolotl/privacy/stage.py", line 1, in f\n'
+        '  File "/home/alice/axolotl-fork/src/axolotl/cli/train.py", line 2, in g\n'
+        '  File "/home/alice/axolotl_runs/train.py", line 3, in h\n'
+        '  File "/home/alice/.venv/lib/python3.11/site-packages/axolotl/train.py", line 4, in i\n'
+        '  File "<frozen runpy>", line 198, in _run_module_as_main\n'
+        '  File "<string>", line 1, in <module>\n'
+    )
+    out = sanitize_stack_trace(trace)
+    assert 'File "otel_axolotl/privacy/stage.py"' in out
+    assert 'File "axolotl/cli/train.py"' in out
+    assert 'File "train.py", line 3' in out
+    assert 'File "site-packages/axolotl/train.py"' in out
+    assert 'File "<frozen runpy>"' in out and 'File "<string>"' in out
+    assert "alice" not in out
+
+
+def test_message_and_source_lines_are_scrubbed() -> None:
+    token = "hf_" + "Zz1" * 12
+    trace = (
+        "Traceback (most recent call last):\n"
+        '  File "/home/alice/run.py", line 3, in <module>\n'
+        '    open("/home/alice/data.json")\n'
+        "FileNotFoundError: [Errno 2] No such file or directory: '/home/alice/data.json'\n"
+        f"During handling: token={token} from alice@example.org at 10.0.0.7\n"
+    )
+    strict = sanitize_stack_trace(trace)
+    assert "alice" not in strict and token not in strict and "10.0.0.7" not in strict
+    assert "No such file or directory: '[REDACTED]'" in strict
+    assert 'open("[REDACTED]")' in strict
+
+    counter = RedactionCounter()
+    secrets_only = sanitize_stack_trace(trace, Level.SECRETS_ONLY, counter)
+    assert token not in secrets_only and counter.count == 1
+    assert 'File "run.py"' in secrets_only  # frames reduced at every level
+    assert "'/home/alice/data.json'" in secrets_only  # the message keeps paths at secrets-only
+
+
+def test_a_real_traceback() -> None:
+    def fail() -> None:
+        raise FileNotFoundError("/home/alice/secret-dir/x.txt")
+
+    try:
+        fail()
+    except FileNotFoundError as exc:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    out = sanitize_stack_trace(text)
+    assert 'File "test_stacktrace.py"' in out
+    assert "alice" not in out and "/work" not in out and "FileNotFoundError: [REDACTED]" in out
+
+
+def test_degenerate_input() -> None:
+    assert sanitize_stack_trace("") == ""
+    assert sanitize_stack_trace('File "", line 1') == 'File "", line 1'
+    assert sanitize_stack_trace('File "/", line 1') == 'File "", line 1'
+    assert sanitize_stack_trace(None) is None  # type: ignore[arg-type]

@@ -1,0 +1,89 @@
+"""A real tiny Trainer run, exported over OTLP to the real rotel collector, both protocols."""
+
+from __future__ import annotations
+
+import pytest
+
+from otel_axolotl.manager import TelemetryManager
+from tests.support.rotel import Rotel
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+
+def _train(manager: TelemetryManager, tmp_path, epochs: int = 2) -> None:
+    from transformers import Trainer
+
+    from otel_axolotl.callbacks import TelemetryCallback
+    from otel_axolotl.demo import build_model_and_data, training_arguments
+
+    model, train, evaluation = build_model_and_data(samples=64)
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(str(tmp_path), epochs=epochs, logging_steps=2),
+        train_dataset=train,
+        eval_dataset=evaluation,
+        callbacks=[TelemetryCallback(manager)],
+    )
+    trainer.train()
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_trainer_run_reaches_rotel_as_one_trace(protocol, rotel_collector: Rotel, monkeypatch, tmp_path):
+    endpoint = rotel_collector.grpc_endpoint if protocol == "grpc" else rotel_collector.http_endpoint
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+    monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "1")
+    manager = TelemetryManager(show_consent_notice=False)
+    assert manager.destinations == ["otlp"]
+    manager.send_event("config-loaded", {"learning_rate": 5e-4, "output_dir": str(tmp_path)})
+    _train(manager, tmp_path)
+    assert manager.shutdown(timeout=10)
+
+    received = rotel_collector.recorder
+    assert received.wait_for(
+        lambda r: (
+            any(s["name"] == "axolotl.run" for s in r.spans)
+            and any(log["event_name"] == "train-end" for log in r.logs)
+            and any(m["name"] == "axolotl.train.loss" for m in r.metrics)
+        )
+    ), "the run's span, train-end event and loss metric should all arrive"
+    spans = received.received.spans
+
+    # One trace: the anonymous run id.
+    assert {s["trace_id"] for s in spans} == {manager.run_id}
+    roots = [s for s in spans if s["name"] == "axolotl.run"]
+    assert len(roots) == 1
+    root = roots[0]
+    assert root["parent_span_id"] == ""
+    assert root["attributes"]["axolotl.run.status"] == "completed"
+    assert root["attributes"]["axolotl.trainer"] == "transformers"
+    assert root["status_code"] == 1  # STATUS_CODE_OK
+
+    epochs = [s for s in spans if s["name"] == "axolotl.epoch"]
+    assert sorted(s["attributes"]["axolotl.epoch"] for s in epochs) == [0, 1]
+    assert all(s["parent_span_id"] == root["span_id"] for s in epochs)
+    evaluations = [s for s in spans if s["name"] == "axolotl.evaluate"]
+    saves = [s for s in spans if s["name"] == "axolotl.checkpoint.save"]
+    assert len(evaluations) == 2 and len(saves) == 2
+    assert all(s["parent_span_id"] == root["span_id"] for s in evaluations + saves)
+    assert not [s for s in spans if s["name"] == "axolotl.step"], "no span per step by default"
+
+    # Metrics: loss points with the rank attribute; step counter equals the steps trained.
+    losses = [p for m in received.received.metrics if m["name"] == "axolotl.train.loss" for p in m["points"]]
+    assert losses and all(p["attributes"] == {"axolotl.rank": 0} for p in losses)
+    assert all(0 < p["value"] < 20 for p in losses)
+    steps = [m for m in received.received.metrics if m["name"] == "axolotl.train.steps"]
+    assert steps[-1]["kind"] == "sum" and steps[-1]["points"][0]["value"] == 16  # 64 samples / 8 * 2 epochs
+
+    # Events: Axolotl's names, once each, on the run's trace; the config arrives redacted.
+    names = [log["event_name"] for log in received.received.logs]
+    assert names.count("train-start") == 1 and names.count("train-end") == 1
+    assert names.count("config-loaded") == 1 and "train-progress" in names
+    config = next(log for log in received.received.logs if log["event_name"] == "config-loaded")
+    assert config["body"]["learning_rate"] == 5e-4
+    assert config["body"]["output_dir"] == "[REDACTED]"
+    assert str(tmp_path) not in repr(received.received.raw)
+    # Resource: the run id and rank, never the host name.
+    resource = root["resource"]
+    assert resource["axolotl.run.id"] == manager.run_id and resource["axolotl.rank"] == 0
+    assert "host.name" not in resource and "process.command_line" not in resource

@@ -1,0 +1,138 @@
+"""Planted canaries never leave: a real run with a poisoned config and a poisoned exception,
+exported to the real rotel collector (OTLP/gRPC) and to a PostHog-speaking server at once.
+
+The assertion is on the raw bytes both servers received (protobuf as sent, the PostHog
+batch body after gzip), not on a parsed view that could hide a field.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from otel_axolotl.manager import TelemetryManager
+from tests.support.posthog_capture import PostHogCaptureServer
+from tests.support.rotel import Rotel
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+CANARY_USER = "zqcanaryuser"
+SECRETS = {
+    "hf": "hf_" + "Zq9" * 12,
+    "hf_org": "api_org_" + "Qz8" * 11,
+    "openai": "sk-proj-" + "Ab1Cd2Ef3Gh4" * 4,
+    "github": "ghp_" + "a1B2c3D4e5F6g7H8i9J0" * 2,
+    "github_pat": "github_pat_" + "11ABCDEFG0" * 4,
+    "aws": "AKIAZQCANARY7EXAMPL",
+    "wandb": "0123456789abcdef0123456789abcdef01234567",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ6cWNhbmFyeSJ9.c2lnbmF0dXJlX3pxY2FuYXJ5",
+    "password": "Zq-pass-w0rd-canary",
+}
+PERSONAL = {
+    "email": f"{CANARY_USER}@example.org",
+    "ip": "203.0.113.77",
+    "home": f"/home/{CANARY_USER}/data/train.jsonl",
+    "mac_home": f"/Users/{CANARY_USER}/models",
+    "windows": f"C:\\Users\\{CANARY_USER}\\AppData\\ckpt",
+}
+WHITELISTED_MODEL = "meta-llama/Llama-3.1-8B"
+PRIVATE_MODEL = "zqcanary-org/secret-model"
+
+
+def poisoned_config() -> dict:
+    return {
+        "base_model": WHITELISTED_MODEL,
+        "tokenizer_config": PRIVATE_MODEL,
+        "hub_model_id": f"{CANARY_USER}/finetune",
+        "output_dir": PERSONAL["home"],
+        "hf_token": SECRETS["hf"],
+        "wandb_api_key": SECRETS["wandb"],
+        "learning_rate": 2e-4,
+        "optimizer": "adamw_torch",
+        "datasets": [{"path": PERSONAL["mac_home"], "type": "alpaca"}],
+        "notes": f"contact {PERSONAL['email']} from {PERSONAL['ip']} with {SECRETS['openai']}",
+        "nested": {
+            "auth": f"Bearer {SECRETS['jwt']}",
+            "mirror": f"https://bob:{SECRETS['password']}@hub.example.org/x",
+            "keys": [SECRETS["github"], SECRETS["github_pat"], SECRETS["aws"], SECRETS["hf_org"]],
+            PERSONAL["windows"]: "a key that is a path",
+        },
+    }
+
+
+def canary_message() -> str:
+    return (
+        f"could not open {PERSONAL['home']} for {PERSONAL['email']} "
+        f"(token {SECRETS['hf']}, key {SECRETS['aws']}, host {PERSONAL['ip']})"
+    )
+
+
+def test_no_canary_reaches_any_destination(
+    rotel_collector: Rotel, posthog_server: PostHogCaptureServer, monkeypatch, tmp_path
+):
+    from transformers import Trainer, TrainerCallback
+
+    from otel_axolotl.callbacks import TelemetryCallback
+    from otel_axolotl.demo import build_model_and_data, training_arguments
+    from otel_axolotl.errors import send_errors
+
+    monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "0")
+    monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_API_KEY", "phc_test_project_key")
+    monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_HOST", posthog_server.url)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rotel_collector.grpc_endpoint)
+    manager = TelemetryManager()
+    assert sorted(manager.destinations) == ["otlp", "posthog"]
+
+    class Explode(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                raise RuntimeError(canary_message())
+
+    @send_errors
+    def train() -> None:
+        model, data, _ = build_model_and_data(samples=64)
+        trainer = Trainer(
+            model=model,
+            args=training_arguments(str(tmp_path), epochs=1, eval_strategy="no", save_strategy="no"),
+            train_dataset=data,
+            callbacks=[TelemetryCallback(manager), Explode()],
+        )
+        trainer.train()
+
+    import otel_axolotl.manager as manager_module
+
+    monkeypatch.setattr(manager_module, "_default", manager)  # send_errors reports through it
+    manager.send_event("config-loaded", poisoned_config())
+    with pytest.raises(RuntimeError):
+        train()
+    assert manager.shutdown(timeout=10)
+
+    assert posthog_server.wait_for(lambda evs: any(e["event"].endswith("-error") for e in evs), 10)
+    assert rotel_collector.recorder.wait_for(
+        lambda r: (
+            any(s["name"] == "axolotl.run" for s in r.spans)
+            and any(log["event_name"].endswith("-error") for log in r.logs)
+        )
+    )
+    posthog_bytes = "\n".join(json.dumps(r.body, ensure_ascii=False) for r in posthog_server.requests)
+    otlp_bytes = b"\n".join(rotel_collector.recorder.received.raw)
+
+    for name, value in {**SECRETS, **PERSONAL, "private_model": PRIVATE_MODEL}.items():
+        probe = value if name != "windows" else CANARY_USER
+        assert probe not in posthog_bytes, f"{name} canary reached PostHog"
+        assert probe.encode() not in otlp_bytes, f"{name} canary reached the OTLP collector"
+    assert CANARY_USER not in posthog_bytes and CANARY_USER.encode() not in otlp_bytes
+    assert "zqcanary" not in posthog_bytes.lower()
+
+    # What must survive does: the whitelisted model, package-relative frames, the error's shape.
+    assert WHITELISTED_MODEL in posthog_bytes and WHITELISTED_MODEL.encode() in otlp_bytes
+    assert "transformers/trainer.py" in posthog_bytes
+    assert b"transformers/trainer.py" in otlp_bytes
+    error_events = [e for e in posthog_server.events if e["event"].endswith("-error")]
+    assert len(error_events) == 1
+    assert error_events[0]["event"] == "tests.test_e2e_privacy.train-error"
+    assert "[REDACTED]" in error_events[0]["properties"]["exception"]
+    run = [s for s in rotel_collector.recorder.received.spans if s["name"] == "axolotl.run"]
+    assert run and run[0]["attributes"]["axolotl.run.status"] == "failed"
+    assert run[0]["status_code"] == 2  # STATUS_CODE_ERROR
