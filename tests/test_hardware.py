@@ -389,6 +389,7 @@ def test_gpu_metrics_pass_the_privacy_stage_registered(fake_nvml: Any) -> None:
     captured = Captured()
     manager = captured.build_manager()
     try:
+        sum(i * i for i in range(300_000))  # CPU utilization needs CPU time to pass between reads
         captured.flush()
     finally:
         manager.shutdown()

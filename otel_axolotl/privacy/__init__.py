@@ -1,20 +1,32 @@
-"""Privacy rules: pure functions that decide what of a value may leave the process."""
+"""Privacy rules: pure functions that decide what of a value may leave the process.
 
-from otel_axolotl.privacy.keys import is_name_key, is_path_key, is_secret_key
-from otel_axolotl.privacy.stacktrace import sanitize_stack_trace
-from otel_axolotl.privacy.tree import scrub_tree
-from otel_axolotl.privacy.values import REDACTED, Level, RedactionCounter, scrub_text
-from otel_axolotl.privacy.whitelist import Whitelist
+Names are resolved lazily, so that importing one rule module (the manager needs ``Level``
+on the disabled path) does not compile every rule or import yaml.
+"""
 
-__all__ = [
-    "REDACTED",
-    "Level",
-    "RedactionCounter",
-    "Whitelist",
-    "is_name_key",
-    "is_path_key",
-    "is_secret_key",
-    "sanitize_stack_trace",
-    "scrub_text",
-    "scrub_tree",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "REDACTED": "values",
+    "Level": "values",
+    "RedactionCounter": "values",
+    "scrub_text": "values",
+    "is_name_key": "keys",
+    "is_path_key": "keys",
+    "is_secret_key": "keys",
+    "sanitize_stack_trace": "stacktrace",
+    "scrub_tree": "tree",
+    "Whitelist": "whitelist",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
