@@ -31,6 +31,9 @@ def otlp(settings: _s.Settings) -> Destination | None:
     """OTLP over gRPC or HTTP as the standard OTEL_EXPORTER_OTLP_* variables say."""
     if not settings.otlp:
         return None
+    from ._logging import quiet_repeats
+
+    quiet_repeats()  # an unreachable collector is reported once, not once per batch
     level = Level(settings.privacy)
     dest = Destination("otlp", level)
     for signal, target in settings.otlp.items():

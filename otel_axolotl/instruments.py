@@ -40,8 +40,11 @@ class TrainingInstruments:
         for metric in set(self.LOGGED_GAUGES.values()):
             name, unit, brief = _spec(metric)
             self._gauges[metric] = meter.create_gauge(name, unit=unit, description=brief)
+        # The step count is read by the metric reader's thread: on the training thread a step
+        # costs one integer increment instead of a ~15 us synchronous counter update.
+        self._steps = 0
         name, unit, brief = _spec(sc.METRIC_TRAIN_STEPS)
-        self._steps = meter.create_counter(name, unit=unit, description=brief)
+        meter.create_observable_counter(name, callbacks=[self._observe_steps], unit=unit, description=brief)
         name, unit, brief = _spec(sc.METRIC_TRAIN_STEP_DURATION)
         self._step_duration = meter.create_histogram(name, unit=unit, description=brief)
 
@@ -52,7 +55,12 @@ class TrainingInstruments:
             if metric is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
                 self._gauges[metric].set(float(value), self.attributes)
 
+    def _observe_steps(self, options: Any) -> Any:
+        from opentelemetry.metrics import Observation
+
+        return [Observation(self._steps, self.attributes)]
+
     def record_step(self, duration_seconds: float | None) -> None:
-        self._steps.add(1, self.attributes)
+        self._steps += 1
         if duration_seconds is not None and duration_seconds >= 0:
             self._step_duration.record(duration_seconds, self.attributes)

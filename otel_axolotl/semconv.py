@@ -24,6 +24,8 @@ ATTR_RANK = "axolotl.rank"
 ATTR_RUN_ID = "axolotl.run.id"
 ATTR_RUN_STATUS = "axolotl.run.status"
 ATTR_STEP = "axolotl.step"
+ATTR_TELEMETRY_DESTINATION = "axolotl.telemetry.destination"
+ATTR_TELEMETRY_SIGNAL = "axolotl.telemetry.signal"
 ATTR_TRAIN_BATCH_SIZE = "axolotl.train.batch_size"
 ATTR_TRAIN_GRADIENT_ACCUMULATION_STEPS = "axolotl.train.gradient_accumulation_steps"
 ATTR_TRAIN_MAX_STEPS = "axolotl.train.max_steps"
@@ -77,6 +79,7 @@ EVENT_TRAIN_START = "train-start"
 
 # Metrics
 METRIC_EVAL_LOSS = "axolotl.eval.loss"
+METRIC_TELEMETRY_DROPPED = "axolotl.telemetry.dropped"
 METRIC_TORCH_MEMORY_ALLOCATED = "axolotl.torch.memory.allocated"
 METRIC_TORCH_MEMORY_RESERVED = "axolotl.torch.memory.reserved"
 METRIC_TRAIN_EPOCH = "axolotl.train.epoch"
@@ -240,6 +243,20 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
         privacy="public",
         brief="Global optimizer step at which something happened.",
         examples=(120,),
+    ),
+    ATTR_TELEMETRY_DESTINATION: AttributeSpec(
+        name=ATTR_TELEMETRY_DESTINATION,
+        type="string",
+        privacy="public",
+        brief="Destination that spans or events were meant for.",
+        examples=("otlp", "posthog"),
+    ),
+    ATTR_TELEMETRY_SIGNAL: AttributeSpec(
+        name=ATTR_TELEMETRY_SIGNAL,
+        type="string",
+        privacy="public",
+        brief="Kind of telemetry (OpenTelemetry signal name).",
+        examples=("traces", "logs"),
     ),
     ATTR_TRAIN_BATCH_SIZE: AttributeSpec(
         name=ATTR_TRAIN_BATCH_SIZE,
@@ -583,6 +600,18 @@ METRICS: dict[str, MetricSpec] = {
         brief="Evaluation loss of the latest evaluation.",
         attributes=(ATTR_RANK,),
     ),
+    METRIC_TELEMETRY_DROPPED: MetricSpec(
+        name=METRIC_TELEMETRY_DROPPED,
+        instrument="observable_counter",
+        unit="{item}",
+        brief=(
+            "Spans and events lost before delivery, by reason (error.type): queue_full (the destination's "
+            "bounded queue refused it), spool_full (deleted from the on-disk spool to keep its size cap), "
+            "undelivered (not delivered and not kept: spool off, unwritable, or given up after repeated "
+            "failures), shutdown (arrived after shutdown)."
+        ),
+        attributes=(ATTR_TELEMETRY_DESTINATION, ATTR_TELEMETRY_SIGNAL, ATTR_ERROR_TYPE),
+    ),
     METRIC_TORCH_MEMORY_ALLOCATED: MetricSpec(
         name=METRIC_TORCH_MEMORY_ALLOCATED,
         instrument="observable_gauge",
@@ -640,7 +669,7 @@ METRICS: dict[str, MetricSpec] = {
     ),
     METRIC_TRAIN_STEPS: MetricSpec(
         name=METRIC_TRAIN_STEPS,
-        instrument="counter",
+        instrument="observable_counter",
         unit="{step}",
         brief="Optimizer steps completed.",
         attributes=(ATTR_RANK,),

@@ -13,6 +13,7 @@ unregistered keys, paths and model names, and still removes every secret.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -41,6 +42,27 @@ from .whitelist import Whitelist
 _logger = logging.getLogger("otel_axolotl")
 
 _PRIMITIVES = (bool, int, float)
+_CACHED_TEXT_LEN = 128
+_UNKNOWN = object()
+
+
+class _Count:
+    """A per-item redaction count: one item is scrubbed on one thread, so no lock is needed."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, n: int = 1) -> None:
+        self.count += n
+
+
+@functools.lru_cache(maxsize=8192)
+def _scrub_short(text: str, level: Level) -> tuple[str, int]:
+    """Attribute values repeat (names, enums, model ids): scrub each distinct one once."""
+    counter = _Count()
+    return scrub_text(text, level, counter), counter.count  # type: ignore[arg-type]
 
 
 class Scrubber:
@@ -51,15 +73,23 @@ class Scrubber:
         self.whitelist = whitelist
         self._strict = self.level is Level.STRICT
         self._resources: dict[int, tuple[Resource, Resource]] = {}
+        self._privacy: dict[str, str | None] = {}  # key -> privacy class, bounded
 
     # -- values ---------------------------------------------------------------------------
     def text(self, value: str, counter: RedactionCounter) -> str:
+        if len(value) <= _CACHED_TEXT_LEN:
+            clean, redactions = _scrub_short(value, self.level)
+            if redactions:
+                counter.add(redactions)
+            return clean
         return scrub_text(value, self.level, counter)
 
     def _leaf(self, key: str, value: Any, counter: RedactionCounter) -> Any:
+        if value.__class__ in _PRIMITIVES or value is None:
+            return value
         if isinstance(value, str):
-            return scrub_text(value, self.level, counter)
-        if isinstance(value, _PRIMITIVES) or value is None:
+            return self.text(value, counter)
+        if isinstance(value, _PRIMITIVES):
             return value
         if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
             return [self._leaf(key, item, counter) for item in value]
@@ -69,14 +99,9 @@ class Scrubber:
     def _open(self, key: str, value: Any, counter: RedactionCounter) -> Any:
         """Free-form content under an open namespace: key and value rules, as for a config."""
         if key == sc.ATTR_EXCEPTION_STACKTRACE and isinstance(value, str):
-            before = value
-            value = sanitize_stack_trace(value, self.level)
-            if value != before:
-                counter.add()
-            return value
-        leaf = key.rsplit(".", 1)[-1]
-        scrubbed = scrub_tree({leaf: value}, level=self.level, whitelist=self.whitelist, counter=counter)
-        return next(iter(scrubbed.values()))
+            return sanitize_stack_trace(value, self.level, counter)
+        # The full dotted key gives the key rules their context (``axolotl.config.datasets.0.path``).
+        return scrub_tree(value, level=self.level, whitelist=self.whitelist, counter=counter, _key=key)
 
     def attributes(self, attributes: Mapping[str, Any] | None, counter: RedactionCounter) -> dict[str, Any]:
         """Scrub a span/event/record attribute map; unregistered keys fail closed at strict."""
@@ -84,8 +109,15 @@ class Scrubber:
         if not attributes:
             return result
         strict = self._strict
-        for key, value in attributes.items():
-            privacy = sc.attribute_privacy(key)
+        copy = getattr(attributes, "copy", None)  # SDK attribute maps copy at C speed, unlocked
+        items = copy().items() if copy is not None else attributes.items()
+        privacy_of = self._privacy
+        for key, value in items:
+            privacy = privacy_of.get(key, _UNKNOWN)
+            if privacy is _UNKNOWN:
+                privacy = sc.attribute_privacy(key)
+                if len(privacy_of) < 4096:  # bounded: keys are few unless a caller invents them
+                    privacy_of[key] = privacy
             if privacy == "never" or (privacy is None and strict):
                 counter.add()
                 continue
@@ -130,18 +162,26 @@ class Scrubber:
 
     # -- spans ----------------------------------------------------------------------------
     def span(self, span: ReadableSpan) -> ReadableSpan:
-        counter = RedactionCounter()
+        counter: Any = _Count()
         name = span.name if sc.is_registered_span(span.name) else self.text(span.name, counter)
         attributes = self.attributes(span.attributes, counter)
-        events = [
-            Event(
-                name=e.name if sc.is_registered_event(e.name) else self.text(e.name, counter),
-                attributes=self.attributes(e.attributes, counter),
-                timestamp=e.timestamp,
-            )
-            for e in span.events
-        ]
-        links = [Link(link.context, self.attributes(link.attributes, counter)) for link in span.links]
+        events = (
+            [
+                Event(
+                    name=e.name if sc.is_registered_event(e.name) else self.text(e.name, counter),
+                    attributes=self.attributes(e.attributes, counter),
+                    timestamp=e.timestamp,
+                )
+                for e in span.events
+            ]
+            if span.events
+            else ()
+        )
+        links = (
+            [Link(link.context, self.attributes(link.attributes, counter)) for link in span.links]
+            if span.links
+            else ()
+        )
         status = span.status
         if status.description:
             status = Status(status.status_code, self.text(status.description, counter))
@@ -166,7 +206,7 @@ class Scrubber:
         from opentelemetry._logs import LogRecord
 
         original = record.log_record
-        counter = RedactionCounter()
+        counter: Any = _Count()
         event_name = original.event_name
         if event_name and not sc.is_registered_event(event_name):
             event_name = self.text(event_name, counter)
@@ -193,7 +233,7 @@ class Scrubber:
 
     # -- metrics --------------------------------------------------------------------------
     def metrics(self, data: MetricsData) -> MetricsData:
-        counter = RedactionCounter()
+        counter: Any = _Count()
 
         def points(metric: Metric) -> Metric:
             d = metric.data

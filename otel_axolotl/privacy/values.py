@@ -133,24 +133,25 @@ _EMAIL = (
 _IPV4 = r"[0-9](?<![A-Za-z0-9.].)[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?![A-Za-z0-9]|\.[0-9])(?P<ipv4>)"
 _HEX = "[0-9A-Fa-f]"
 _H4 = _HEX + "{1,4}"
-_V6_END = r"(?![A-Za-z0-9:]|\.[A-Za-z0-9])"
+# An address may be followed by ":" ("fe80::1: unreachable"), not by ":" and more hex.
+_V6_END = r"(?![A-Za-z0-9]|:[0-9A-Fa-f:]|\.[A-Za-z0-9])"
 # IPv6 needs 8 groups, or ``::`` and a group, so times (12:30:45) and C++ names (c10::Error)
 # survive. MAC addresses: six pairs.
 _IPS = (
     rf"{_HEX}(?<![A-Za-z0-9:.].){_HEX}{{0,3}}:(?:{_H4}:){{6}}{_H4}{_V6_END}(?P<ipv6_full>)",
     rf"{_HEX}(?<![A-Za-z0-9:.].){_HEX}{{0,3}}:(?:{_H4}:){{0,6}}:(?:{_H4}(?::{_H4}){{0,6}})?{_V6_END}(?P<ipv6>)",
     rf":(?<![A-Za-z0-9:.]:):{_H4}(?::{_H4}){{0,6}}{_V6_END}(?P<ipv6_lead>)",
-    rf"{_HEX}(?<![A-Za-z0-9:].){_HEX}(?::{_HEX}{{2}}){{5}}(?![A-Za-z0-9:])(?P<mac>)",
+    rf"{_HEX}(?<![A-Za-z0-9:].){_HEX}(?::{_HEX}{{2}}){{5}}(?![A-Za-z0-9]|:[0-9A-Fa-f])(?P<mac>)",
     _IPV4,
 )
 # A path starts a token: it may follow anything but a character that continues a word or a
-# path (letters, digits, ``_ . - / \ ~ $ % @``), so after a space, a quote, ``= : , ; ( [ {``
-# (``PATH=/a:/b``, ``file:/x``), ``+``, ``|`` ... Not after ``<``: special tokens such as
-# ``</s>`` are common in ML text. Relative paths (``site-packages/torch/x.py``, ``./data``,
-# ``models/llama``) never start one.
-_NOT_PRE = r"[A-Za-z0-9_.\-/\\~$%@<]"
+# path (letters, digits, ``_ . - / \ ~ % @``), so after a space, a quote, ``= : , ; ( [ {``
+# (``PATH=/a:/b``, ``file:/x``), ``+``, ``|``, ``<`` ... Relative paths
+# (``site-packages/torch/x.py``, ``./data``, ``models/llama``) never start one.
+_NOT_PRE = r"[A-Za-z0-9_.\-/\\~%@]"
 _PATH_STARTS = (
-    rf"/(?<!{_NOT_PRE}/)(?=[^\s/'\"`<>|,;])",  # /home/u, /var/lib/x, /models/m; never // (URLs)
+    # /home/u, /var/lib/x, /models/m; never // (URLs); never a closing tag (</s>, </think>).
+    rf"/(?<!{_NOT_PRE}/)(?=[^\s/'\"`<>|,;])(?![A-Za-z0-9_|]+>)",
     rf"~(?<!{_NOT_PRE}~)(?=[/A-Za-z_])",  # ~/x, ~user, ~user/x; not ~16GB
     rf"[A-Za-z](?<!{_NOT_PRE}.):[\\/]",  # C:\Users\u, D:/data
     rf"\\(?<!{_NOT_PRE}\\)\\+(?=[A-Za-z0-9_.$\-])",  # \\server\share (and its repr \\\\server)

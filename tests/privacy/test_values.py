@@ -65,6 +65,9 @@ PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7\nabcDEF123\n-----END R
         ("--password hunter2 --lr 1", "--password [REDACTED] --lr 1"),
         ('{\\"hf_token\\": \\"abc\\"}', '{\\"hf_token\\": \\"[REDACTED]\\"}'),  # JSON in a string
         ("API Key: abc123 ok", "API Key: [REDACTED] ok"),  # two-word key
+        ("x=1https://u:pw@h.org", "x=1https://[REDACTED]@h.org"),  # glued scheme
+        (f"id:1{JWT}", "id:1[REDACTED]"),  # glued JWT
+        (f"model-{OPENAI}", "model-[REDACTED]"),
         ("Session ID = 42a", "Session ID = [REDACTED]"),
         ("--hf-token=abc", "--hf-token=[REDACTED]"),
         (f"--hf_token {HF}", "--hf_token [REDACTED]"),
@@ -129,6 +132,8 @@ def test_secret_in_a_url_query_is_removed_at_secrets_only() -> None:
             "v6 [REDACTED] [REDACTED] [REDACTED] [[REDACTED]]:443",
         ),
         ("mac 00:1a:2b:3c:4d:5e", "mac [REDACTED]"),
+        ("addr fe80::1: unreachable", "addr [REDACTED]: unreachable"),
+        ("x </home/a/b> +~u/x", "x <[REDACTED]> +[REDACTED]"),
         ("at /home/alice/data/x.json now", "at [REDACTED] now"),
         ("at /Users/alice/x", "at [REDACTED]"),
         ("at /root/ckpt", "at [REDACTED]"),
