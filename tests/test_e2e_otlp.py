@@ -45,8 +45,9 @@ def test_trainer_run_reaches_rotel_as_one_trace(protocol, rotel_collector: Rotel
             any(s["name"] == "axolotl.run" for s in r.spans)
             and any(log["event_name"] == "train-end" for log in r.logs)
             and any(m["name"] == "axolotl.train.loss" for m in r.metrics)
+            and any(m["name"] == "axolotl.train.steps" and m["points"][0]["value"] == 16 for m in r.metrics)
         )
-    ), "the run's span, train-end event and loss metric should all arrive"
+    ), "the run's span, train-end event, loss and final step count should all arrive"
     spans = received.received.spans
 
     # One trace: the anonymous run id.
@@ -73,7 +74,8 @@ def test_trainer_run_reaches_rotel_as_one_trace(protocol, rotel_collector: Rotel
     assert losses and all(p["attributes"] == {"axolotl.rank": 0} for p in losses)
     assert all(0 < p["value"] < 20 for p in losses)
     steps = [m for m in received.received.metrics if m["name"] == "axolotl.train.steps"]
-    assert steps[-1]["kind"] == "sum" and steps[-1]["points"][0]["value"] == 16  # 64 samples / 8 * 2 epochs
+    assert all(m["kind"] == "sum" for m in steps)
+    assert max(m["points"][0]["value"] for m in steps) == 16  # 64 samples / 8 * 2 epochs
 
     # Events: Axolotl's names, once each, on the run's trace; the config arrives redacted.
     names = [log["event_name"] for log in received.received.logs]
