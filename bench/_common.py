@@ -11,6 +11,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     }
     env["OTEL_AXOLOTL_CONFIG_FILE"] = os.devnull
     env["OTEL_AXOLOTL_NOTICE_SECONDS"] = "0"
+    # A fresh spool per child: writing it at exit is measured, but nothing a silent backend
+    # refused is replayed into the next measurement, nor left in the user's ~/.cache.
+    env["OTEL_AXOLOTL_SPOOL_DIR"] = tempfile.mkdtemp(prefix="otel-axolotl-bench-spool-")
     env.update(extra or {})
     return env
 

@@ -1,4 +1,4 @@
-"""The ``otel-axolotl`` command: demo, run, preview, telemetry status|enable|disable."""
+"""The ``otel-axolotl`` command: demo, run, preview, flush, telemetry status|enable|disable."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import settings as _s
 from .version import __version__
@@ -69,13 +71,101 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_flush(args: argparse.Namespace) -> int:
+    """Send what earlier runs kept in the spool to the destinations configured now."""
+    from .consent import decide, honour_withdrawal, read_recorded_choice
+    from .delivery import ReplayReport, replay
+    from .pipeline import run_with_deadline
+    from .spool import SPOOLED_DESTINATIONS, SpoolConfig
+
+    settings = _s.Settings.from_env()
+    if settings.sdk_disabled:
+        print("OTEL_SDK_DISABLED=true: nothing is sent anywhere; the spool is left as it is.")
+        return 0
+    decision = decide(settings, recorded=read_recorded_choice())
+    deleted = honour_withdrawal(decision)
+    if deleted:
+        print(f"posthog: product telemetry is off; deleted {deleted} unsent file(s).")
+    config = SpoolConfig.from_env()
+    waiting = {name: len(config.spool(name).pending()) for name in SPOOLED_DESTINATIONS}
+    spooled = [name for name, count in waiting.items() if count]
+    built, why_not = _flush_destinations(settings, decision, spooled, args)
+
+    deadline = time.monotonic() + args.timeout
+    reports: dict[str, ReplayReport] = {}
+
+    def send_all() -> None:
+        for name, dest in built.items():
+            exporters = {"traces": dest.span_exporter, "logs": dest.log_exporter}
+            left = max(0.1, deadline - time.monotonic())
+            reports[name] = replay(config.spool(name), exporters, deadline=deadline, export_timeout_s=left)
+
+    finished = run_with_deadline([send_all], args.timeout, "flush")
+    exporters = [e for d in built.values() for e in (d.span_exporter, d.log_exporter) if e is not None]
+    run_with_deadline([e.shutdown for e in exporters], 2.0, "exporter shutdown")
+
+    status = 0 if finished else 1
+    for name in SPOOLED_DESTINATIONS:
+        left = len(config.spool(name).pending())
+        report = reports.get(name)
+        if not waiting[name] and report is None:
+            print(f"{name}: nothing spooled.")
+        elif report is None:
+            print(f"{name}: {left} file(s) kept: {why_not.get(name, 'not sent')}.")
+        else:
+            line = f"{name}: sent {report.sent_items} item(s) from {report.sent_files} file(s)"
+            if report.skipped_files:
+                line += f"; skipped {report.skipped_files} unreadable file(s)"
+            line += f"; {left} file(s) left."
+            if report.failed:
+                line += " The destination did not accept them; they are kept for later."
+                status = 1
+            print(line)
+    if not finished:
+        print(f"otel-axolotl flush: stopped after {args.timeout:g} s; the rest is kept for later.")
+    return status
+
+
+def _flush_destinations(
+    settings: _s.Settings, decision: Any, names: list[str], args: argparse.Namespace
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The destinations, configured now, that have something spooled; and why the others are not.
+    The product-telemetry spool goes only where a run would send: consent, key, main rank."""
+    from . import destinations as _dest
+    from . import ranks
+
+    built: dict[str, Any] = {}
+    why_not: dict[str, str] = {}
+    if "posthog" in names:
+        if not decision.product_telemetry:
+            why_not["posthog"] = "product telemetry is off"
+        elif not settings.posthog_api_key or not settings.posthog_host:
+            why_not["posthog"] = f"no PostHog project key ({_s.OTEL_AXOLOTL_POSTHOG_API_KEY})"
+        elif not ranks.detect().is_main:
+            why_not["posthog"] = "not the main rank"
+        else:
+            built["posthog"] = _dest.posthog(settings, settings.posthog_api_key, min(args.timeout, 10.0))
+    if "otlp" in names:
+        if settings.otlp:
+            built["otlp"] = _dest.otlp(settings)
+        else:
+            why_not["otlp"] = f"no {_s.OTEL_EXPORTER_OTLP_ENDPOINT} set"
+    return {name: dest for name, dest in built.items() if dest is not None}, why_not
+
+
 def _cmd_telemetry(args: argparse.Namespace) -> int:
-    from .consent import config_path, decide, read_recorded_choice, record_choice
+    from .consent import config_path, decide, discard_product_spool, read_recorded_choice, record_choice
+    from .spool import PRODUCT_DESTINATION, SPOOLED_DESTINATIONS, SpoolConfig
 
     path = config_path()
     if args.action in ("enable", "disable"):
         record_choice(args.action == "enable", path)
         print(f"Product telemetry {args.action}d (recorded in {path}).")
+        if args.action == "disable":
+            deleted = discard_product_spool()
+            if deleted:
+                spool_dir = SpoolConfig.from_env().spool(PRODUCT_DESTINATION).directory
+                print(f"Deleted {deleted} unsent product-telemetry file(s) from {spool_dir}.")
         settings = _s.Settings.from_env()
         if settings.consent is not None and settings.consent != (args.action == "enable"):
             print("Note: the environment (AXOLOTL_DO_NOT_TRACK / DO_NOT_TRACK) overrides this choice.")
@@ -88,6 +178,12 @@ def _cmd_telemetry(args: argparse.Namespace) -> int:
     print(f"Recorded choice: {'none' if recorded is None else recorded} ({path})")
     otlp = ", ".join(f"{k}={v.endpoint} ({v.protocol})" for k, v in settings.otlp.items()) or "not configured"
     print(f"OTLP destination: {otlp}; privacy level {settings.privacy}")
+    spool = SpoolConfig.from_env()
+    if spool.enabled:
+        counts = ", ".join(f"{n}: {len(spool.spool(n).pending())} file(s)" for n in SPOOLED_DESTINATIONS)
+        print(f"Spool: {spool.root} ({counts}); `otel-axolotl flush` sends it now.")
+    else:
+        print(f"Spool: off ({_s.OTEL_AXOLOTL_SPOOL}=false)")
     if settings.sdk_disabled:
         print("OTEL_SDK_DISABLED=true: nothing is sent anywhere.")
     return 0
@@ -112,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("config")
     preview.add_argument("--level", choices=_s.PRIVACY_LEVELS, default="strict")
     preview.set_defaults(func=_cmd_preview)
+
+    flush = sub.add_parser("flush", help="send what earlier runs could not deliver (the spool) now")
+    flush.add_argument("--timeout", type=float, default=30.0, help="seconds at most (default 30)")
+    flush.set_defaults(func=_cmd_flush)
 
     telemetry = sub.add_parser("telemetry", help="show or record the product-telemetry choice")
     telemetry.add_argument("action", choices=("status", "enable", "disable"))

@@ -109,6 +109,27 @@ def decide(
     return ConsentDecision(False, False, "default")
 
 
+def discard_product_spool(env: Mapping[str, str] | None = None) -> int:
+    """Delete the product-telemetry (PostHog) spool: once consent is withdrawn, nothing kept
+    from an earlier run is sent. Returns how many files were deleted. Never raises."""
+    from .spool import PRODUCT_DESTINATION, SpoolConfig  # standard library only: cheap
+
+    try:
+        return SpoolConfig.from_env(env).spool(PRODUCT_DESTINATION).clear()
+    except Exception:
+        _logger.debug("otel-axolotl: cannot delete the product-telemetry spool", exc_info=True)
+        return 0
+
+
+def honour_withdrawal(decision: ConsentDecision, env: Mapping[str, str] | None = None) -> int:
+    """When ``decision`` says no to product telemetry on purpose (DO_NOT_TRACK,
+    AXOLOTL_DO_NOT_TRACK, the host library in code, the recorded choice), delete its spool.
+    OTEL_SDK_DISABLED pauses everything and is not a withdrawal. Returns files deleted."""
+    if decision.product_telemetry or not decision.explicit or decision.source == _s.OTEL_SDK_DISABLED:
+        return 0
+    return discard_product_spool(env)
+
+
 def show_notice(seconds: float) -> None:
     """Print the notice on stderr and wait, so it is seen before training output scrolls it away."""
     sys.stderr.write(NOTICE)

@@ -6,6 +6,14 @@ everything it sends is OpenTelemetry data that passes the privacy stage.
 
 With no destination (no consent for product telemetry, no OTLP endpoint, no console/file)
 nothing is built: no SDK provider, no thread, no socket; every call returns at once.
+
+Processes: a forked child (a DataLoader worker) never exports: the manager turns inactive
+there and every exporter drops what a child hands it (``forksafe``); a rank started by a
+launcher is exec'd, not forked, and builds its own manager. Signals: SIGTERM/SIGINT end the
+open run as ``interrupted`` and flush before the previous handler runs (``signals``).
+Ranks: every rank of a distributed run derives the same run id (one trace), and the rank
+strategy (OTEL_AXOLOTL_RANKS) decides which ranks export to observability destinations;
+product telemetry always comes from the main rank only.
 """
 
 from __future__ import annotations
@@ -19,13 +27,14 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import destinations as _dest
 from . import ranks
 from . import settings as _s
-from .consent import ConsentDecision, decide, read_recorded_choice, show_notice
+from .consent import ConsentDecision, decide, honour_withdrawal, read_recorded_choice, show_notice
 from .privacy.values import Level
 from .version import __version__
 
@@ -54,11 +63,31 @@ class TelemetryManager:
         env = os.environ if env is None else env
         self.settings = settings if settings is not None else _s.Settings.from_env(env)
         self.rank = ranks.detect(env)
-        self.run_id: str = self.settings.run_id or uuid.uuid4().hex
+        self.rank_strategy = _s.parse_choice(
+            env, _s.OTEL_AXOLOTL_RANKS, _s.RANK_STRATEGIES, _s.DEFAULT_RANK_STRATEGY
+        )
+        shared = None if self.settings.run_id else ranks.shared_run_id(env, self.rank)
+        self.run_id: str = self.settings.run_id or shared or uuid.uuid4().hex
+        if self.rank.distributed and not self.settings.run_id and shared is None:
+            _s.warn_once(
+                "run_id:ranks",
+                "otel-axolotl: the launcher names no job (rendezvous id, SLURM step, MPI job, or "
+                "MASTER_ADDR/MASTER_PORT), so each rank has its own run id and trace; set %s to "
+                "one value for every rank (`otel-axolotl run` does).",
+                _s.OTEL_AXOLOTL_RUN_ID,
+            )
+        # Rank 0's first run span in a distributed run gets this id; other ranks parent on it.
+        self._run_span_id = ranks.run_span_id(self.run_id, env) if self.rank.distributed else None
+        self._run_span_id_used = False
+        self._signals = _s.parse_bool(env, _s.OTEL_AXOLOTL_SIGNALS, True)
         self.library_name = library_name
         self.library_version = library_version
-        self._lock = threading.Lock()
+        # Re-entrant: a signal handler runs on the main thread, maybe while it holds the lock.
+        self._lock = threading.RLock()
         self._closed = False
+        self._forked = False
+        self._recorders: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._ids: _PinnableSpanIds | None = None
         self._pipeline: Any = None
         self._tracer: Any = None
         self._event_logger: Any = None
@@ -76,6 +105,8 @@ class TelemetryManager:
             recorded=read_recorded_choice() if needs_file and api_key else None,
             env=env,
         )
+        if self.consent.explicit and not self.consent.product_telemetry:
+            honour_withdrawal(self.consent, env)  # withdrawn consent: drop the unsent PostHog spool
         if (
             not self.consent.explicit
             and api_key
@@ -98,6 +129,15 @@ class TelemetryManager:
             built = []
         if built:
             self._start_pipeline(built)
+        if hasattr(os, "register_at_fork"):
+            at_fork = weakref.WeakMethod(self._after_fork_in_child)
+
+            def _after_in_child() -> None:
+                method = at_fork()
+                if method is not None:
+                    method()
+
+            os.register_at_fork(after_in_child=_after_in_child)
 
     # -- decisions -------------------------------------------------------------------------
     def _plan(self, api_key: str | None) -> list[_dest.Plan]:
@@ -122,6 +162,8 @@ class TelemetryManager:
                     )
                 )
         level = Level(s.privacy)
+        if not self.rank.exports(self.rank_strategy):  # OTEL_AXOLOTL_RANKS: not this rank
+            return plans
         if s.otlp:
             plans.append(_dest.Plan("otlp", level, frozenset(s.otlp), lambda: _dest.otlp(s)))
         if s.console:
@@ -166,15 +208,24 @@ class TelemetryManager:
     def _start_pipeline(self, built: list[_dest.Destination]) -> None:
         from opentelemetry.sdk.resources import Resource
 
+        from .forksafe import guard
         from .pipeline import Pipeline
         from .privacy.whitelist import Whitelist
 
         self.whitelist = Whitelist.load(self.settings.whitelist_path)
         resource = Resource.create(self._resource_attributes())
         self._pipeline = Pipeline(
-            built, resource, self.run_id, self.whitelist, self.settings.metric_interval_millis
+            [guard(d) for d in built],
+            resource,
+            self.run_id,
+            self.whitelist,
+            self.settings.metric_interval_millis,
         )
-        self._tracer = self._pipeline.tracer_provider.get_tracer("otel_axolotl", __version__)
+        provider = self._pipeline.tracer_provider
+        if self._run_span_id is not None:  # before get_tracer: tracers keep the provider's generator
+            self._ids = _PinnableSpanIds(provider.id_generator)
+            provider.id_generator = self._ids
+        self._tracer = provider.get_tracer("otel_axolotl", __version__)
         self._meter = self._pipeline.meter_provider.get_meter("otel_axolotl", __version__)
         self._event_logger = self._pipeline.logger_provider.get_logger("otel_axolotl", __version__)
         if self.settings.hardware_metrics:
@@ -185,6 +236,10 @@ class TelemetryManager:
             except Exception:
                 _logger.debug("otel-axolotl: hardware metrics unavailable", exc_info=True)
         atexit.register(self.shutdown)
+        if self._signals:
+            from . import signals
+
+            signals.install(self)
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -229,7 +284,8 @@ class TelemetryManager:
 
     # -- the run span ------------------------------------------------------------------------
     def start_run(self, attributes: Mapping[str, Any] | None = None) -> Any:
-        """Start (once) the run span, root of the run's trace.
+        """Start (once) the run span: the root of the run's trace, or, on a non-zero rank of a
+        distributed run, a child of rank 0's run span (see ``_run_parent_context``).
 
         It is deliberately not attached as the current context: hooks run in whatever order
         and thread the framework chooses, and a detach out of order would leave an ended span
@@ -237,8 +293,6 @@ class TelemetryManager:
         """
         if not self.active:
             return None
-        from opentelemetry import context
-
         from . import semconv as sc
 
         with self._lock:
@@ -249,12 +303,37 @@ class TelemetryManager:
                     sc.ATTR_WORLD_SIZE: self.rank.world_size,
                 }
                 attrs.update(attributes or {})
-                self._run_span = self.tracer.start_span(
-                    sc.SPAN_RUN, context=context.Context(), attributes=attrs
-                )
+                parent = self._run_parent_context()
+                try:
+                    self._run_span = self.tracer.start_span(sc.SPAN_RUN, context=parent, attributes=attrs)
+                finally:
+                    if self._ids is not None:
+                        self._ids.unpin()
             elif attributes:
                 self._run_span.set_attributes(dict(attributes))
             return self._run_span
+
+    def _run_parent_context(self) -> Any:
+        """Where the run span goes: a root in a single-process run; in a distributed run, rank
+        0's first run span gets the id derived from the run id (``ranks.run_span_id``) and every
+        other rank's run span is its child, so the whole run is one tree in one trace."""
+        from opentelemetry import context, trace
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+        if self._run_span_id is None:
+            return context.Context()
+        if not self.rank.is_main:
+            remote = SpanContext(
+                int(self.run_id, 16),
+                self._run_span_id,
+                is_remote=True,
+                trace_flags=TraceFlags(TraceFlags.SAMPLED),
+            )
+            return trace.set_span_in_context(NonRecordingSpan(remote), context.Context())
+        if not self._run_span_id_used and self._ids is not None:
+            self._run_span_id_used = True  # a second run in this process gets a random id
+            self._ids.pin(self._run_span_id)
+        return context.Context()
 
     @property
     def run_span(self) -> Any:
@@ -294,6 +373,8 @@ class TelemetryManager:
         try:
             from opentelemetry._logs import LogRecord
 
+            from . import semconv as sc
+
             now = time.time_ns()
             self._event_logger.emit(
                 LogRecord(
@@ -302,7 +383,7 @@ class TelemetryManager:
                     context=self._event_context(),
                     event_name=event_type,
                     body=dict(properties) if properties else {},
-                    attributes=dict(attributes) if attributes else None,
+                    attributes={sc.ATTR_RANK: self.rank.rank, **(attributes or {})},
                 )
             )
         except Exception as exc:
@@ -339,6 +420,57 @@ class TelemetryManager:
             return
         self.send_event("system-info", info)
 
+    # -- interruption, signals, fork ---------------------------------------------------------------
+    def track_run(self, recorder: Any) -> None:
+        """A recorder whose run is open: ``interrupt()`` ends it (with its ``train-end``)."""
+        with self._lock:
+            self._recorders.add(recorder)
+
+    def untrack_run(self, recorder: Any) -> None:
+        with self._lock:
+            self._recorders.discard(recorder)
+
+    def interrupt(self, status: str = "interrupted") -> None:
+        """End every open run as ``status``: each recorder's ``train-end`` event and the run span."""
+        with self._lock:
+            open_runs = list(self._recorders)
+        for recorder in open_runs:
+            recorder.train_end(status)
+        self.end_run(status)
+
+    def handle_signal(self, signum: int, *, fatal: bool) -> None:
+        """Called by the signal handler (main thread) before the previous handler runs: end the
+        open run as interrupted, then flush (or, when the signal is about to end the process,
+        shut down), all within OTEL_AXOLOTL_SHUTDOWN_TIMEOUT.
+
+        The recording runs on a helper thread: the interrupted main thread may hold a lock that
+        recording needs, and then the deadline, not a deadlock, ends the wait."""
+        if not self.active:
+            return
+        from .pipeline import run_with_deadline
+
+        timeout = self.settings.shutdown_timeout
+        deadline = time.monotonic() + timeout
+        run_with_deadline([self.interrupt], timeout, "interrupt")
+        left = max(0.1, deadline - time.monotonic())
+        if fatal:
+            self.shutdown(left)
+        else:
+            self.force_flush(left)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child (a DataLoader worker): inactive for good, fresh locks, no run.
+
+        The parent's providers, threads and clients are left alone (the SDK restarts its own
+        workers; ``forksafe`` makes their exporters drop). ``get_default()`` keeps returning
+        this inactive manager unless the child turns out to be a different rank."""
+        self._lock = threading.RLock()
+        self._forked = True
+        self._closed = True
+        self._run_span = None
+        self._recorders = weakref.WeakSet()
+        self._tracer = self._meter = self._event_logger = self._instruments = None
+
     # -- lifecycle --------------------------------------------------------------------------
     def force_flush(self, timeout: float | None = None) -> bool:
         if not self.active:
@@ -359,6 +491,10 @@ class TelemetryManager:
             self._closed = True
         with contextlib.suppress(Exception):
             atexit.unregister(self.shutdown)
+        if "otel_axolotl.signals" in sys.modules:
+            from . import signals
+
+            signals.uninstall(self)
         if self._pipeline is None:
             return True
         try:
@@ -380,13 +516,58 @@ def get_default(**kwargs: Any) -> TelemetryManager:
     """Return the process's manager, building it on the first call (``init()``)."""
     global _default
     with _default_lock:
-        if _default is None or _default._closed:
+        if _default is None or _stale(_default):
             _default = TelemetryManager(**kwargs)
         return _default
 
 
+def _stale(manager: TelemetryManager) -> bool:
+    """Shut down, or inherited through fork by a process that is a different rank (a forked
+    DataLoader worker is the same rank and keeps the inactive inherited manager)."""
+    if manager._forked:
+        return ranks.detect() != manager.rank
+    return manager._closed
+
+
 def current() -> TelemetryManager | None:
     return _default
+
+
+def _reinit_after_fork() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+class _PinnableSpanIds:
+    """The tracer provider's id generator, plus a one-shot span id pinned by the calling
+    thread: how rank 0's run span gets the id every other rank already parents on."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._pinned = threading.local()
+
+    def pin(self, span_id: int) -> None:
+        self._pinned.span_id = span_id
+
+    def unpin(self) -> None:
+        self._pinned.span_id = None
+
+    def generate_span_id(self) -> int:
+        pinned = getattr(self._pinned, "span_id", None)
+        if pinned:
+            self._pinned.span_id = None
+            return int(pinned)
+        return int(self._inner.generate_span_id())
+
+    def generate_trace_id(self) -> int:
+        return int(self._inner.generate_trace_id())
+
+    def is_trace_id_random(self) -> bool:
+        return bool(self._inner.is_trace_id_random())
 
 
 def reset_default() -> None:

@@ -4,10 +4,19 @@ The SDK's own providers register an ``atexit`` shutdown with no overall deadline
 unreachable OTLP endpoint costs tens of seconds of retries). We build them with
 ``shutdown_on_exit=False`` and shut them down ourselves under one deadline, on a daemon
 thread, so exit never waits longer than ``OTEL_AXOLOTL_SHUTDOWN_TIMEOUT``.
+
+Per destination and signal, spans and events pass the privacy stage, then a ``Delivery``
+(bounded queue, counted drops, daemon worker; ``delivery.py``). What fails to export, and
+what is still queued when the exit deadline passes, goes to the destination's on-disk spool
+(``spool.py``), already scrubbed; the next pipeline for that destination sends it in the
+background (``otel-axolotl flush`` does it on demand). Drops are the
+``axolotl.telemetry.dropped`` metric. Metrics are not spooled: cumulative and periodic, the next
+successful export carries the totals.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -16,16 +25,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from . import semconv as sc
+from .delivery import (
+    Delivery,
+    DeliveryLogRecordProcessor,
+    DeliverySpanProcessor,
+    DropCounter,
+    ReplayReport,
+    replay,
+)
 from .destinations import Destination
 from .privacy.stage import (
     PrivacyLogRecordProcessor,
@@ -35,13 +50,18 @@ from .privacy.stage import (
 )
 from .privacy.values import Level
 from .privacy.whitelist import Whitelist
+from .spool import SPOOLED_DESTINATIONS, Spool, SpoolConfig
+from .version import __version__
 
 _logger = logging.getLogger("otel_axolotl")
 
 MAX_QUEUE_SIZE = 2048
 """Spans or events buffered per destination before new ones are dropped (and counted)."""
+MAX_EXPORT_BATCH_SIZE = 512
 SCHEDULE_DELAY_MILLIS = 1000
 EXPORT_TIMEOUT_MILLIS = 5000
+REPLAY_TIMEOUT_SECONDS = 60.0
+"""How long the background replay of an earlier run's spool may go on starting new files."""
 
 
 class RunIdGenerator(IdGenerator):
@@ -86,9 +106,17 @@ class Pipeline:
         run_id: str,
         whitelist: Whitelist,
         metric_interval_millis: float,
+        *,
+        spool: SpoolConfig | None = None,
     ) -> None:
         scrubbers = {level: Scrubber(level, whitelist) for level in Level}
         self.destinations = list(destinations)
+        self.spool_config = SpoolConfig.from_env() if spool is None else spool
+        self.drops = DropCounter()
+        self.deliveries: list[Delivery] = []
+        self.replay_reports: list[ReplayReport] = []
+        self._replay_done = threading.Event()
+        self._replay_stop = threading.Event()
         self.tracer_provider = TracerProvider(
             resource=resource, id_generator=RunIdGenerator(run_id), shutdown_on_exit=False
         )
@@ -96,22 +124,17 @@ class Pipeline:
         readers = []
         for dest in self.destinations:
             scrubber = scrubbers[dest.level]
+            kept = self._spool(dest)
             if dest.span_exporter is not None:
-                batch = BatchSpanProcessor(
-                    dest.span_exporter,
-                    max_queue_size=MAX_QUEUE_SIZE,
-                    schedule_delay_millis=SCHEDULE_DELAY_MILLIS,
-                    export_timeout_millis=EXPORT_TIMEOUT_MILLIS,
+                spans = self._delivery(dest, "traces", dest.span_exporter, kept)
+                self.tracer_provider.add_span_processor(
+                    PrivacySpanProcessor(scrubber, DeliverySpanProcessor(spans))
                 )
-                self.tracer_provider.add_span_processor(PrivacySpanProcessor(scrubber, batch))
             if dest.log_exporter is not None:
-                logs = BatchLogRecordProcessor(
-                    dest.log_exporter,
-                    max_queue_size=MAX_QUEUE_SIZE,
-                    schedule_delay_millis=SCHEDULE_DELAY_MILLIS,
-                    export_timeout_millis=EXPORT_TIMEOUT_MILLIS,
+                logs = self._delivery(dest, "logs", dest.log_exporter, kept)
+                self.logger_provider.add_log_record_processor(
+                    PrivacyLogRecordProcessor(scrubber, DeliveryLogRecordProcessor(logs))
                 )
-                self.logger_provider.add_log_record_processor(PrivacyLogRecordProcessor(scrubber, logs))
             if dest.metric_exporter is not None:
                 readers.append(
                     PeriodicExportingMetricReader(
@@ -126,14 +149,102 @@ class Pipeline:
             views=metric_views(),
             shutdown_on_exit=False,
         )
+        self.meter_provider.get_meter("otel_axolotl", __version__).create_observable_counter(
+            sc.METRIC_TELEMETRY_DROPPED,
+            callbacks=[self.drops.observe],
+            unit="{item}",
+            description="Spans and events lost before delivery, by destination, signal and reason.",
+        )
+        self._replay_thread = self._start_replay()
+
+    # -- delivery and spool -------------------------------------------------------------------------
+    def _spool(self, dest: Destination) -> Spool | None:
+        """Network destinations keep what they could not deliver (unless OTEL_AXOLOTL_SPOOL=false)."""
+        if not self.spool_config.enabled or dest.name not in SPOOLED_DESTINATIONS:
+            return None
+        name = dest.name
+
+        def dropped(signal: str, reason: str, count: int) -> None:
+            self.drops.add(name, signal, reason, count)
+
+        return self.spool_config.spool(name, dropped)
+
+    def _delivery(self, dest: Destination, signal: str, exporter: Any, spool: Spool | None) -> Delivery:
+        delivery = Delivery(
+            dest.name,
+            signal,
+            exporter,
+            drops=self.drops,
+            spool=spool,
+            max_queue_size=MAX_QUEUE_SIZE,
+            max_batch_size=MAX_EXPORT_BATCH_SIZE,
+            schedule_delay_s=SCHEDULE_DELAY_MILLIS / 1000,
+            export_timeout_s=EXPORT_TIMEOUT_MILLIS / 1000,
+        )
+        self.deliveries.append(delivery)
+        return delivery
+
+    def _start_replay(self) -> threading.Thread | None:
+        """Send what earlier runs spooled for the destinations configured now, on a daemon
+        thread, so start-up never waits. A product-telemetry spool is sent only through a
+        product-telemetry destination, which exists only with consent and on the main rank."""
+        jobs = []
+        for delivery_group in _by_destination(self.deliveries):
+            spool = delivery_group[0].spool
+            if spool is not None and spool.pending():
+                jobs.append((spool, {d.signal: d.exporter for d in delivery_group}))
+        if not jobs:
+            self._replay_done.set()
+            return None
+
+        def work() -> None:
+            deadline = time.monotonic() + REPLAY_TIMEOUT_SECONDS
+            try:
+                for spool, exporters in jobs:
+                    report = replay(
+                        spool,
+                        exporters,
+                        deadline=deadline,
+                        export_timeout_s=EXPORT_TIMEOUT_MILLIS / 1000,
+                        stop=self._replay_stop,
+                    )
+                    self.replay_reports.append(report)
+                    if report.sent_files or report.skipped_files:
+                        _logger.info(
+                            "otel-axolotl: sent %d spooled item(s) from %d file(s) to the %s destination.",
+                            report.sent_items,
+                            report.sent_files,
+                            report.destination,
+                        )
+            finally:
+                self._replay_done.set()
+
+        thread = threading.Thread(target=work, name="otel-axolotl-replay", daemon=True)
+        thread.start()
+        return thread
+
+    def wait_for_replay(self, timeout: float) -> bool:
+        """Whether the start-up replay of earlier spools is over (tests, `flush`)."""
+        return self._replay_done.wait(timeout)
+
+    def _spool_leftovers(self) -> None:
+        """After the deadline: whatever is still queued or in flight goes to the spool."""
+        self._replay_stop.set()
+        for delivery in self.deliveries:
+            try:
+                delivery.spool_leftovers()
+            except Exception:
+                _logger.debug("otel-axolotl: spooling at shutdown failed", exc_info=True)
 
     def _providers(self) -> list[Any]:
         return [self.tracer_provider, self.logger_provider, self.meter_provider]
 
     def force_flush(self, timeout: float) -> bool:
-        return run_with_deadline(
-            [lambda p=p: p.force_flush(int(timeout * 1000)) for p in self._providers()], timeout, "flush"
-        )
+        millis = int(timeout * 1000)
+        steps: list[Callable[[], object]] = [
+            functools.partial(provider.force_flush, millis) for provider in self._providers()
+        ]
+        return run_with_deadline(steps, timeout, "flush")
 
     def shutdown(self, timeout: float) -> bool:
         """Flush what can be flushed, then shut down, all within ``timeout`` seconds in total."""
@@ -150,7 +261,9 @@ class Pipeline:
             self.logger_provider.shutdown,
             lambda: self.meter_provider.shutdown(timeout_millis=remaining()),
         ]
-        return run_with_deadline(steps, timeout, "shutdown")
+        finished = run_with_deadline(steps, timeout, "shutdown")
+        self._spool_leftovers()
+        return finished
 
 
 def run_with_deadline(steps: Sequence[Callable[[], object]], timeout: float, what: str) -> bool:
@@ -175,7 +288,12 @@ def run_with_deadline(steps: Sequence[Callable[[], object]], timeout: float, wha
     thread.start()
     finished = done.wait(timeout)
     if not finished:
-        _logger.warning(
-            "otel-axolotl: %s did not finish within %.1f s; undelivered telemetry was dropped.", what, timeout
-        )
+        _logger.warning("otel-axolotl: %s did not finish within %.1f s.", what, timeout)
     return finished
+
+
+def _by_destination(deliveries: Sequence[Delivery]) -> list[list[Delivery]]:
+    groups: dict[str, list[Delivery]] = {}
+    for delivery in deliveries:
+        groups.setdefault(delivery.destination, []).append(delivery)
+    return list(groups.values())

@@ -1,21 +1,68 @@
-"""Where this process sits in a distributed run, from the launcher's environment.
+"""Where this process sits in a distributed run, and the run id every rank shares.
 
-torchrun and accelerate set RANK/LOCAL_RANK/WORLD_SIZE, Lightning GLOBAL_RANK, SLURM
-SLURM_PROCID/SLURM_LOCALID/SLURM_NTASKS, Open MPI OMPI_COMM_WORLD_*; DeepSpeed's launcher
-sets the torchrun names. torch.distributed wins when it is already initialised (never
-imported for this).
+Ranks come from the launcher's environment, first match wins:
+
+- torchrun, ``accelerate launch`` (it runs torchrun's launcher) and DeepSpeed's launcher set
+  RANK / LOCAL_RANK / WORLD_SIZE (torchrun also LOCAL_WORLD_SIZE, DeepSpeed LOCAL_SIZE);
+- Lightning sets GLOBAL_RANK (with LOCAL_RANK / WORLD_SIZE);
+- SLURM (``srun``) sets SLURM_PROCID / SLURM_LOCALID / SLURM_NTASKS;
+- MPI: Open MPI OMPI_COMM_WORLD_*, MPICH and Intel MPI PMI_RANK / PMI_SIZE (Intel also
+  MPI_LOCALRANKID / MPI_LOCALNRANKS), MVAPICH2 MV2_COMM_WORLD_*, PMIx PMIX_RANK.
+
+torch.distributed wins for rank and world size when it is already initialised (it is never
+imported or initialised for this).
+
+The shared run id (:func:`shared_run_id`) is what makes one run one trace across ranks when
+``otel-axolotl run`` (which sets OTEL_AXOLOTL_RUN_ID for every rank) was not used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-_RANK_VARS = ("RANK", "GLOBAL_RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
-_LOCAL_RANK_VARS = ("LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID")
-_WORLD_SIZE_VARS = ("WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+_RANK_VARS = (
+    "RANK",
+    "GLOBAL_RANK",
+    "SLURM_PROCID",
+    "OMPI_COMM_WORLD_RANK",
+    "PMI_RANK",
+    "MV2_COMM_WORLD_RANK",
+    "PMIX_RANK",
+)
+_LOCAL_RANK_VARS = (
+    "LOCAL_RANK",
+    "SLURM_LOCALID",
+    "OMPI_COMM_WORLD_LOCAL_RANK",
+    "MPI_LOCALRANKID",
+    "MV2_COMM_WORLD_LOCAL_RANK",
+)
+_WORLD_SIZE_VARS = ("WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
+_LOCAL_WORLD_SIZE_VARS = (
+    "LOCAL_WORLD_SIZE",
+    "LOCAL_SIZE",
+    "OMPI_COMM_WORLD_LOCAL_SIZE",
+    "MPI_LOCALNRANKS",
+    "MV2_COMM_WORLD_LOCAL_SIZE",
+)
+
+# Job identities that every rank of one launch sees alike, on every node, and that differ from
+# one launch to the next: (required, site-specific extras). Used when every required one is set.
+_JOB_IDENTITIES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    # torchrun's rendezvous id; "none" (its default) identifies nothing and is skipped.
+    (("TORCHELASTIC_RUN_ID",), ("MASTER_ADDR",)),
+    # a job step (srun); a bare allocation (salloc, sbatch's script) may hold several launches.
+    (("SLURM_JOB_ID", "SLURM_STEP_ID"), ("SLURM_CLUSTER_NAME", "SLURM_SUBMIT_HOST", "SLURM_JOB_NODELIST")),
+    (("PMIX_NAMESPACE",), ()),  # Open MPI 5 / PRRTE, and other PMIx launchers
+    (("OMPI_MCA_orte_hnp_uri",), ()),  # Open MPI 4: the launching mpirun's own address, per job
+    (("LSB_JOBID",), ("LSB_JOBINDEX", "LSB_SUB_HOST")),
+    (("PBS_JOBID",), ("PBS_O_HOST",)),
+)
+_RUN_ID_PERSON = b"otel-axolotl-run"
+_SPAN_ID_PERSON = b"otel-axolotl-rsp"
 
 
 @dataclass(frozen=True)
@@ -23,13 +70,32 @@ class RankInfo:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
+    local_world_size: int | None = None  # processes on this node, when the launcher says
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
 
-def _first_int(env: Mapping[str, str], names: tuple[str, ...], default: int) -> int:
+    @property
+    def single_node(self) -> bool:
+        """All ranks on this node (the launcher said so, or there is only one process)."""
+        return self.world_size == 1 or self.local_world_size == self.world_size
+
+    def exports(self, strategy: str) -> bool:
+        """Whether this rank exports to observability destinations under ``strategy``
+        (``all``, ``main`` or ``first-per-node``; see OTEL_AXOLOTL_RANKS)."""
+        if strategy == "main":
+            return self.is_main
+        if strategy == "first-per-node":
+            return self.local_rank == 0
+        return True
+
+
+def _first_int(env: Mapping[str, str], names: tuple[str, ...], default: int | None) -> int | None:
     for name in names:
         raw = env.get(name)
         if raw is None or not raw.strip():
@@ -44,14 +110,86 @@ def _first_int(env: Mapping[str, str], names: tuple[str, ...], default: int) -> 
 def detect(env: Mapping[str, str] | None = None) -> RankInfo:
     env = os.environ if env is None else env
     info = RankInfo(
-        rank=_first_int(env, _RANK_VARS, 0),
-        local_rank=_first_int(env, _LOCAL_RANK_VARS, 0),
-        world_size=max(1, _first_int(env, _WORLD_SIZE_VARS, 1)),
+        rank=_first_int(env, _RANK_VARS, 0) or 0,
+        local_rank=_first_int(env, _LOCAL_RANK_VARS, 0) or 0,
+        world_size=max(1, _first_int(env, _WORLD_SIZE_VARS, 1) or 1),
+        local_world_size=_first_int(env, _LOCAL_WORLD_SIZE_VARS, None),
     )
     dist = sys.modules.get("torch.distributed")
     try:
         if dist is not None and dist.is_available() and dist.is_initialized():
-            return RankInfo(dist.get_rank(), info.local_rank, dist.get_world_size())
+            return RankInfo(dist.get_rank(), info.local_rank, dist.get_world_size(), info.local_world_size)
     except Exception:  # a half-initialised process group must not break start-up
         pass
     return info
+
+
+# ------------------------------------------------------------------ the shared run id
+
+
+def _parent_identity() -> list[str]:
+    """The launching process (torchrun's agent, DeepSpeed's launcher, mpirun's daemon, srun's
+    step daemon): its pid and start time, alike for every rank on one node."""
+    ppid = os.getppid()
+    parts = [str(ppid)]
+    try:
+        with open(f"/proc/{ppid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "replace")
+        parts.append(stat.rsplit(")", 1)[1].split()[19])  # field 22: start time in clock ticks
+    except (OSError, IndexError):
+        pass
+    return parts
+
+
+def launch_identity(env: Mapping[str, str], info: RankInfo) -> list[str] | None:
+    """What the launcher tells every rank alike about this launch, or None.
+
+    In order: a job id (torchrun's rendezvous id, a SLURM job step, PMIx namespace, Open MPI
+    4's launcher address, LSF, PBS), with the site-specific values around it (cluster, submit
+    host, node list, master address); else, as a last resort, MASTER_ADDR and MASTER_PORT,
+    plus the launching process's pid and start time when every rank is on this node.
+    """
+    for required, extras in _JOB_IDENTITIES:
+        values = [(env.get(name) or "").strip() for name in required]
+        if all(v and v.lower() != "none" for v in values):
+            return [f"{name}={(env.get(name) or '').strip()}" for name in required + extras]
+    addr, port = (env.get("MASTER_ADDR") or "").strip(), (env.get("MASTER_PORT") or "").strip()
+    if addr and port:
+        parts = [f"MASTER_ADDR={addr}", f"MASTER_PORT={port}"]
+        if info.single_node:
+            parts += _parent_identity()
+        return parts
+    return None
+
+
+def shared_run_id(env: Mapping[str, str] | None = None, info: RankInfo | None = None) -> str | None:
+    """The anonymous run id every rank of a distributed launch derives alike, or None.
+
+    A keyed BLAKE2b hash of :func:`launch_identity`: deterministic, so ranks agree without
+    talking to each other (no collective is ever run: it would hang when not every rank builds
+    a manager at the same point), and not reversible, because the hashed values include the
+    site's own host names, paths and launcher addresses, which never leave the machine. None in
+    a single-process run (a random id is used) or when the launcher says nothing usable.
+    """
+    env = os.environ if env is None else env
+    info = detect(env) if info is None else info
+    if not info.distributed:
+        return None
+    parts = launch_identity(env, info)
+    if not parts:
+        return None
+    digest = hashlib.blake2b("\n".join(parts).encode(), digest_size=16, person=_RUN_ID_PERSON).hexdigest()
+    return digest if int(digest, 16) else "0" * 31 + "1"
+
+
+def run_span_id(run_id: str, env: Mapping[str, str] | None = None) -> int:
+    """The span id of rank 0's run span in a distributed run, derived from the run id.
+
+    Every other rank parents its own run span on it without being told. The attempt number of
+    an elastic restart (TORCHELASTIC_RESTART_COUNT) is mixed in, so each attempt's rank-0 span
+    has its own id inside the run's one trace.
+    """
+    env = os.environ if env is None else env
+    attempt = (env.get("TORCHELASTIC_RESTART_COUNT") or "0").strip()
+    digest = hashlib.blake2b(f"{run_id}\n{attempt}".encode(), digest_size=8, person=_SPAN_ID_PERSON).digest()
+    return int.from_bytes(digest, "big") or 1

@@ -4,7 +4,8 @@ The transformers callback, the Lightning callback and the plain-loop API are thi
 over one ``RunRecorder``, so all three emit the same span tree, metric names and events.
 Every public method is guarded: a telemetry bug is logged once and never reaches training.
 Per-step work is a few clock reads and metric updates; network I/O happens on exporter
-threads only.
+threads only. Every span carries ``axolotl.rank``. An open run is known to the manager, so a
+signal (``manager.interrupt()``) ends it with ``train-end`` as ``interrupted``.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class RunRecorder:
         self._last_report_step = 0
         self._started = False
         self._ended = False
+        rank = getattr(getattr(manager, "rank", None), "rank", 0)
+        self._rank_attrs: dict[str, Any] = {sc.ATTR_RANK: rank if isinstance(rank, int) else 0}
 
     @property
     def active(self) -> bool:
@@ -96,6 +99,9 @@ class RunRecorder:
         if not self.active or self._started:
             return
         self._started = True
+        track = getattr(self.manager, "track_run", None)
+        if track is not None:
+            track(self)
         attrs = {sc.ATTR_TRAINER: self.trainer, **(attributes or {})}
         self.manager.start_run(attrs)
         start_attrs = {
@@ -108,6 +114,9 @@ class RunRecorder:
         if not self.active or self._ended:
             return
         self._ended = True
+        untrack = getattr(self.manager, "untrack_run", None)
+        if untrack is not None:
+            untrack(self)
         self._end_step_span()
         self.epoch_end()
         summary = {**self.last_metrics, **self.tracker.metrics.to_dict()}
@@ -125,7 +134,9 @@ class RunRecorder:
         self.current_epoch = self.current_epoch + 1 if epoch is None else epoch
         self.tracker.start_epoch(self.current_epoch)
         self._epoch_span = self.manager.tracer.start_span(
-            sc.SPAN_EPOCH, context=self._run_context(), attributes={sc.ATTR_EPOCH: self.current_epoch}
+            sc.SPAN_EPOCH,
+            context=self._run_context(),
+            attributes={**self._rank_attrs, sc.ATTR_EPOCH: self.current_epoch},
         )
 
     @guarded
@@ -153,7 +164,9 @@ class RunRecorder:
 
         parent = self._epoch_span
         ctx = trace.set_span_in_context(parent) if parent is not None else self._run_context()
-        self._step_span = self.manager.tracer.start_span(sc.SPAN_STEP, context=ctx)
+        self._step_span = self.manager.tracer.start_span(
+            sc.SPAN_STEP, context=ctx, attributes=self._rank_attrs
+        )
 
     def _end_step_span(self) -> None:
         span, self._step_span = self._step_span, None
@@ -214,7 +227,7 @@ class RunRecorder:
         end = time.time_ns()
         runtime = runtime_seconds if runtime_seconds is not None else metrics.get("eval_runtime")
         start = end - int(float(runtime) * 1e9) if isinstance(runtime, (int, float)) else self._last_hook_ns
-        attrs: dict[str, Any] = {sc.ATTR_STEP: self.global_step}
+        attrs: dict[str, Any] = {**self._rank_attrs, sc.ATTR_STEP: self.global_step}
         loss = metrics.get("eval_loss")
         if isinstance(loss, (int, float)):
             attrs[sc.ATTR_EVAL_LOSS] = float(loss)
@@ -234,7 +247,10 @@ class RunRecorder:
         span = self.manager.tracer.start_span(
             sc.SPAN_CHECKPOINT_SAVE,
             context=self._run_context(),
-            attributes={sc.ATTR_CHECKPOINT_STEP: self.global_step if step is None else step},
+            attributes={
+                **self._rank_attrs,
+                sc.ATTR_CHECKPOINT_STEP: self.global_step if step is None else step,
+            },
             start_time=started_ns if started_ns is not None else self._last_hook_ns,
         )
         span.end(end_time=end)

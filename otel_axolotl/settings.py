@@ -73,6 +73,25 @@ OTEL_AXOLOTL_AUTO_INSTRUMENT = "OTEL_AXOLOTL_AUTO_INSTRUMENT"
 OTEL_AXOLOTL_CONFIG_FILE = "OTEL_AXOLOTL_CONFIG_FILE"
 """Where ``otel-axolotl telemetry enable|disable`` records the choice. Default
 ``$XDG_CONFIG_HOME/otel-axolotl/config.yaml`` (``~/.config/...``)."""
+OTEL_AXOLOTL_SIGNALS = "OTEL_AXOLOTL_SIGNALS"
+"""``false``: install no SIGTERM/SIGINT handler. Default true: on SIGTERM or SIGINT the open run
+ends as ``interrupted`` (run span and ``train-end`` event) and telemetry is flushed within
+OTEL_AXOLOTL_SHUTDOWN_TIMEOUT, then the handler that was there before runs (the default one
+still ends the process with the same signal; SIGINT still raises KeyboardInterrupt)."""
+OTEL_AXOLOTL_RANKS = "OTEL_AXOLOTL_RANKS"
+"""Which ranks export to OTLP, console and file: ``all`` (default), ``main`` (global rank 0
+only) or ``first-per-node`` (local rank 0 of every node). Product telemetry (PostHog) is always
+sent from the main rank only, whatever this says."""
+
+OTEL_AXOLOTL_SPOOL = "OTEL_AXOLOTL_SPOOL"
+"""``false``: what cannot be delivered by the exit deadline (or fails to export) is dropped
+(and counted) instead of kept on disk for the next start. Default true."""
+OTEL_AXOLOTL_SPOOL_DIR = "OTEL_AXOLOTL_SPOOL_DIR"
+"""Directory of the on-disk spool, one subdirectory per destination. Default
+``$XDG_CACHE_HOME/otel-axolotl/spool`` (``~/.cache/...``)."""
+OTEL_AXOLOTL_SPOOL_MAX_BYTES = "OTEL_AXOLOTL_SPOOL_MAX_BYTES"
+"""Size cap of the spool, per destination, in bytes; the oldest files are deleted first.
+Default 16 MiB."""
 
 DEFAULT_POSTHOG_HOST = "https://us.i.posthog.com"
 DEFAULT_NOTICE_SECONDS = 15.0
@@ -80,10 +99,13 @@ DEFAULT_PROGRESS_STEPS = 100
 DEFAULT_PROGRESS_SECONDS = 60.0
 DEFAULT_SHUTDOWN_TIMEOUT = 2.0
 DEFAULT_METRIC_INTERVAL_MILLIS = 10_000
+DEFAULT_SPOOL_MAX_BYTES = 16 * 1024 * 1024
 
 PRIVACY_LEVELS = ("strict", "secrets-only")
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 SIGNALS = ("traces", "metrics", "logs")
+RANK_STRATEGIES = ("all", "main", "first-per-node")
+DEFAULT_RANK_STRATEGY = "all"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})

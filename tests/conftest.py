@@ -18,6 +18,23 @@ _ISOLATED = (
     "GLOBAL_RANK",
     "SLURM_PROCID",
     "OMPI_COMM_WORLD_RANK",
+    # launcher variables that would make a test process a rank of some distributed run
+    "LOCAL_WORLD_SIZE",
+    "LOCAL_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+    "TORCHELASTIC_RESTART_COUNT",
+    "SLURM_NTASKS",
+    "SLURM_LOCALID",
+    "SLURM_JOB_ID",
+    "SLURM_STEP_ID",
+    "OMPI_COMM_WORLD_SIZE",
+    "OMPI_COMM_WORLD_LOCAL_RANK",
+    "PMI_RANK",
+    "PMI_SIZE",
+    "PMIX_RANK",
+    "PMIX_NAMESPACE",
 )
 
 
@@ -29,4 +46,6 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.
             monkeypatch.delenv(name, raising=False)
     config_dir = tmp_path_factory.mktemp("config")
     monkeypatch.setenv("OTEL_AXOLOTL_CONFIG_FILE", str(config_dir / "config.yaml"))
+    # Never the user's ~/.cache: a spool left by one test would be replayed into the next.
+    monkeypatch.setenv("OTEL_AXOLOTL_SPOOL_DIR", str(tmp_path_factory.mktemp("spool")))
     monkeypatch.setenv("OTEL_AXOLOTL_NOTICE_SECONDS", "0")

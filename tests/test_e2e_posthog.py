@@ -147,6 +147,8 @@ class ChildRun:
 def _run_child(env_extra: dict[str, str]) -> ChildRun:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AXOLOTL_", "DO_NOT"))}
     env.update(OTEL_AXOLOTL_CONFIG_FILE=os.devnull, **env_extra)
+    if os.environ.get("OTEL_AXOLOTL_SPOOL_DIR"):  # the test's own spool, never ~/.cache
+        env["OTEL_AXOLOTL_SPOOL_DIR"] = os.environ["OTEL_AXOLOTL_SPOOL_DIR"]
     proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

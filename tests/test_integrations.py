@@ -138,7 +138,12 @@ def test_lightning_failure(captured_manager: Any, tmp_path: Path) -> None:  # no
     [error] = [e for e in captured.events if e.event_name.endswith("-error")]
     assert error.event_name == f"{__name__}.training_step-error"
     [end] = captured.events_named(sc.EVENT_TRAIN_END)
-    assert end.attributes == {sc.ATTR_STEP: 5, sc.ATTR_RUN_STATUS: "failed", sc.ATTR_PRIVACY_REDACTIONS: 0}
+    assert end.attributes == {
+        sc.ATTR_RANK: 0,
+        sc.ATTR_STEP: 5,
+        sc.ATTR_RUN_STATUS: "failed",
+        sc.ATTR_PRIVACY_REDACTIONS: 0,
+    }
     assert all(s.end_time <= run.end_time for s in captured.spans)
     captured.assert_registered()
 

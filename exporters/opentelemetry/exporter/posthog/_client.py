@@ -79,7 +79,13 @@ class _Shared:
     client: Any
     refs: int = 0
     drop_warned: bool = False
+    failed_batches: int = 0  # batches the client gave up on (it tells ``on_error``)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def note_failure(self, _error: Exception, _batch: Any) -> None:
+        """posthog's ``on_error``, on its consumer thread: a batch was not delivered."""
+        with self.lock:
+            self.failed_batches += 1
 
 
 _registry: dict[tuple[str, str], _Shared] = {}
@@ -106,7 +112,7 @@ def _budget(timeout_s: float) -> float:
     return max(0.0, min(timeout_s, deadline - now))
 
 
-def _build_client(settings: Settings) -> Any:
+def _build_client(settings: Settings, on_error: Callable[[Exception, Any], None] | None = None) -> Any:
     # Imported here: posthog costs ~190 ms to import, which a disabled exporter never pays.
     from posthog import Posthog
 
@@ -122,6 +128,7 @@ def _build_client(settings: Settings) -> Any:
             max_queue_size=settings.max_queue_size,
             disable_geoip=True,
             enable_exception_autocapture=False,
+            on_error=on_error,
         )
     finally:
         # The constructor sets the "posthog" logger's level; the host application owns it.
@@ -224,6 +231,7 @@ class ClientLease:
         self._released = False
         self._dropped = 0
         self._capture_failed = False
+        self._failures_seen = shared.failed_batches
 
     @property
     def dropped_events(self) -> int:
@@ -270,9 +278,17 @@ class ClientLease:
             )
 
     def flush(self, timeout_s: float) -> bool:
+        """True when what was enqueued so far was sent: the queue drained within the budget and
+        no batch failed since this lease's previous flush (a failure is counted against every
+        lease of the client: a caller that keeps what it could not confirm may send it twice,
+        and PostHog deduplicates it by event uuid)."""
         if self._released:
             return True
-        return _flush_client(self._shared.client, _budget(timeout_s), "flush")
+        drained = _flush_client(self._shared.client, _budget(timeout_s), "flush")
+        failures = self._shared.failed_batches
+        delivered = drained and failures == self._failures_seen
+        self._failures_seen = failures
+        return delivered
 
     def release(self, timeout_s: float) -> bool:
         """Stop using the client; the last user shuts it down within ``timeout_s``. Idempotent."""
@@ -301,12 +317,12 @@ def acquire(settings: Settings) -> ClientLease | None:
     with _registry_lock:
         shared = _registry.get(key)
         if shared is None:
+            shared = _Shared(settings=settings, client=None)
             try:
-                client = _build_client(settings)
+                shared.client = _build_client(settings, shared.note_failure)
             except Exception as exc:
                 _logger.error("PostHog exporter disabled: client could not start (%s).", type(exc).__name__)
                 return None
-            shared = _Shared(settings=settings, client=client)
             _registry[key] = shared
             if not _exit_hook_registered:
                 atexit.register(_flush_all_at_exit)

@@ -1,0 +1,407 @@
+"""Delivery to one destination: a bounded queue, a worker that exports in batches, counted
+drops, and the spool for whatever could not be delivered.
+
+It stands where the SDK's BatchSpanProcessor / BatchLogRecordProcessor would, behind the
+privacy stage, because the spool needs what those keep to themselves: the items still queued
+or in flight when the exit deadline passes, and a count of what a full queue refused (the SDK
+drops silently unless its internal metrics are switched on).
+
+    privacy stage -> DeliverySpanProcessor -> Delivery (bounded queue, daemon worker)
+                                                 |-> exporter.export + exporter.force_flush
+                                                 '-> spool, for what failed or was left over
+
+An item counts as delivered when ``export`` returned SUCCESS and the exporter's
+``force_flush`` then returned True. For OTLP, export is the request and force_flush is a no-op;
+the PostHog exporter only enqueues in ``export`` and reports in ``force_flush`` whether the
+client really sent it. Everything else is spooled (or, with the spool off, counted as dropped).
+
+The training thread only appends to a deque under a lock. The worker is a daemon thread,
+exporter exceptions are caught, instrumentation is suppressed while exporting, and after a
+fork the child starts with an empty queue and its own worker (the parent's items are the
+parent's to deliver).
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.context import Context, attach, detach, set_value
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from . import semconv as sc
+from . import settings as _s
+from .spool import Spool, SpoolFileError, SpoolVersionError
+
+try:  # the key every OpenTelemetry instrumentation checks; the SDK's own processors set it too
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+except ImportError:  # pragma: no cover - every supported API version has it
+    _SUPPRESS_INSTRUMENTATION_KEY = "suppress_instrumentation"
+
+_logger = logging.getLogger("otel_axolotl")
+
+_NOUNS = {"traces": "span(s)", "logs": "event(s)"}
+_REASONS = {
+    "queue_full": "its queue was full",
+    "spool_full": "deleted from a full spool",
+    "undelivered": "not delivered, and not kept in the spool",
+    "shutdown": "arrived after shutdown",
+}
+
+
+class DropCounter:
+    """Spans and events lost, by destination, signal and reason; each kind logged once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str, str], int] = {}
+
+    def add(self, destination: str, signal: str, reason: str, count: int = 1) -> None:
+        if count <= 0:
+            return
+        key = (destination, signal, reason)
+        with self._lock:
+            first = key not in self._counts
+            self._counts[key] = self._counts.get(key, 0) + count
+        if first:
+            _logger.warning(
+                "otel-axolotl: %d %s for the %s destination dropped (%s); further drops are counted "
+                "in the %s metric, not logged.",
+                count,
+                _NOUNS.get(signal, "item(s)"),
+                destination,
+                _REASONS.get(reason, reason),
+                sc.METRIC_TELEMETRY_DROPPED,
+            )
+
+    def counts(self) -> dict[tuple[str, str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def observe(self, _options: Any = None) -> list[Any]:
+        """Observable-counter callback: one cumulative point per destination, signal and reason."""
+        from opentelemetry.metrics import Observation
+
+        return [
+            Observation(
+                count,
+                {
+                    sc.ATTR_TELEMETRY_DESTINATION: destination,
+                    sc.ATTR_TELEMETRY_SIGNAL: signal,
+                    sc.ATTR_ERROR_TYPE: reason,
+                },
+            )
+            for (destination, signal, reason), count in self.counts().items()
+        ]
+
+
+def deliver(exporter: Any, items: list[Any], timeout_s: float) -> bool:
+    """Export ``items``; True only when the exporter says they were sent. Never raises."""
+    from opentelemetry.sdk._logs.export import LogRecordExportResult
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        result = exporter.export(items)
+        if result not in (SpanExportResult.SUCCESS, LogRecordExportResult.SUCCESS):
+            return False
+        flush = getattr(exporter, "force_flush", None)
+        return True if flush is None else bool(flush(max(1, int(timeout_s * 1000))))
+    except Exception as exc:
+        _logger.debug("otel-axolotl: export failed: %s", type(exc).__name__, exc_info=True)
+        return False
+    finally:
+        detach(token)
+
+
+class Delivery:
+    """One destination's spans or events: bounded queue, daemon worker, spool on failure."""
+
+    def __init__(
+        self,
+        destination: str,
+        signal: str,
+        exporter: Any,
+        *,
+        drops: DropCounter,
+        spool: Spool | None = None,
+        max_queue_size: int = 2048,
+        max_batch_size: int = 512,
+        schedule_delay_s: float = 1.0,
+        export_timeout_s: float = 5.0,
+    ) -> None:
+        if max_queue_size < 1 or max_batch_size < 1 or schedule_delay_s <= 0 or export_timeout_s <= 0:
+            raise ValueError("queue and batch sizes must be >= 1, delays and timeouts > 0")
+        self.destination = destination
+        self.signal = signal
+        self.exporter = exporter
+        self.spool = spool
+        self._drops = drops
+        self._max_queue_size = max_queue_size
+        self._max_batch_size = max_batch_size
+        self._delay_s = schedule_delay_s
+        self._export_timeout_s = export_timeout_s
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.WeakMethod(self._reset)
+
+            def after_fork_in_child() -> None:
+                reset = ref()
+                if reset is not None:
+                    reset(start=False)
+
+            os.register_at_fork(after_in_child=after_fork_in_child)
+
+    def _reset(self, start: bool = True) -> None:
+        """Fresh state: at construction, and in a forked child (whose worker starts on first use)."""
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._queue: collections.deque[Any] = collections.deque()
+        self._inflight: list[Any] = []
+        self._accepted = 0  # items ever queued
+        self._settled = 0  # of those: delivered, spooled or dropped
+        self._stopping = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        if start:
+            self._start()
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._work, name=f"otel-axolotl-{self.destination}-{self.signal}", daemon=True
+        )
+        self._thread.start()
+
+    # -- the training thread's side ---------------------------------------------------------------
+    def put(self, item: Any) -> None:
+        """Queue ``item`` without blocking; a full or closed queue drops it (counted)."""
+        full_batch = False
+        with self._lock:
+            if self._closed or self._stopping:
+                reason = "shutdown"
+            elif len(self._queue) >= self._max_queue_size:
+                reason = "queue_full"
+            else:
+                reason = ""
+                self._queue.append(item)
+                self._accepted += 1
+                if self._thread is None:  # first use in a forked child
+                    self._start()
+                full_batch = len(self._queue) >= self._max_batch_size
+        if reason:
+            self._drops.add(self.destination, self.signal, reason)
+        elif full_batch:
+            self._wake.set()
+
+    # -- the worker ---------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            self._wake.wait(self._delay_s)
+            self._wake.clear()
+            if not self._send_queued():
+                return
+
+    def _send_queued(self) -> bool:
+        """Export batches until the queue is empty; False once the worker should stop."""
+        while True:
+            with self._lock:
+                if self._stopping or self._closed:
+                    return False
+                if not self._queue:
+                    return True
+                batch = [self._queue.popleft() for _ in range(min(self._max_batch_size, len(self._queue)))]
+                self._inflight = batch
+            delivered = deliver(self.exporter, batch, self._export_timeout_s)
+            with self._lock:
+                mine = self._inflight is batch  # else the exit deadline already took it
+                if mine:
+                    self._inflight = []
+            if mine:
+                if not delivered:
+                    self._keep(batch)
+                with self._lock:
+                    self._settled += len(batch)
+                    self._changed.notify_all()
+
+    def _keep(self, items: list[Any]) -> None:
+        """Items that were not delivered: into the spool, or counted as dropped."""
+        path = self.spool.write(self.signal, items) if self.spool is not None else None
+        if path is None:
+            self._drops.add(self.destination, self.signal, "undelivered", len(items))
+            return
+        _s.warn_once(
+            f"spooled:{self.destination}",
+            "otel-axolotl: telemetry that could not be delivered to the %s destination is kept in %s "
+            "and sent at the next start (or with `otel-axolotl flush`); further such batches are not logged.",
+            self.destination,
+            self.spool.directory if self.spool is not None else "",
+        )
+
+    # -- flush, shutdown, exit deadline -----------------------------------------------------------
+    def flush(self, timeout_s: float) -> bool:
+        """Deliver (or spool) everything queued before this call; False if ``timeout_s`` ran out."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            target = self._accepted
+            if self._settled >= target or self._stopping or self._closed:
+                return self._settled >= target
+            if self._thread is None:
+                self._start()
+        self._wake.set()
+        with self._changed:
+            while self._settled < target:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    return self._settled >= target
+                self._changed.wait(left)
+        return True
+
+    def shutdown(self, timeout_s: float | None = None) -> None:
+        """Flush, stop the worker, shut the exporter down. What is still queued stays queued for
+        :meth:`spool_leftovers`. Safe to call twice."""
+        with self._lock:
+            if self._stopping:
+                return
+        self.flush(self._export_timeout_s if timeout_s is None else timeout_s)
+        with self._lock:
+            self._stopping = True
+        self._wake.set()
+        try:
+            self.exporter.shutdown()
+        except Exception:
+            _logger.debug("otel-axolotl: %s exporter shutdown failed", self.destination, exc_info=True)
+
+    def spool_leftovers(self) -> int:
+        """At the exit deadline: close, and keep what is still queued or in flight. How many."""
+        with self._lock:
+            self._closed = True
+            items = self._inflight + list(self._queue)
+            self._inflight = []
+            self._queue.clear()
+            self._settled += len(items)
+            self._changed.notify_all()
+        self._wake.set()
+        if items:
+            self._keep(items)
+        return len(items)
+
+    @property
+    def queued(self) -> int:
+        with self._lock:
+            return len(self._queue) + len(self._inflight)
+
+
+class DeliverySpanProcessor(SpanProcessor):
+    """Feeds finished (already scrubbed) spans to a :class:`Delivery`."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context is not None and span.context.trace_flags.sampled:
+            self.delivery.put(span)
+
+    def shutdown(self) -> None:
+        self.delivery.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.delivery.flush(timeout_millis / 1000)
+
+
+class DeliveryLogRecordProcessor(LogRecordProcessor):
+    """Feeds (already scrubbed) events to a :class:`Delivery` as ``ReadableLogRecord``s."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        # As the SDK's batch processor does: a shallow copy without the (possibly large) context.
+        record = copy.copy(log_record.log_record)
+        record.context = Context()
+        resource = log_record.resource if log_record.resource is not None else Resource.create({})
+        self.delivery.put(
+            ReadableLogRecord(
+                log_record=record, resource=resource, instrumentation_scope=log_record.instrumentation_scope
+            )
+        )
+
+    def shutdown(self) -> None:
+        self.delivery.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.delivery.flush(timeout_millis / 1000)
+
+
+# -- replay: the spool of an earlier run, to the destination configured now ---------------------------
+
+
+@dataclass
+class ReplayReport:
+    destination: str
+    sent_files: int = 0
+    sent_items: int = 0
+    skipped_files: int = 0  # unreadable: deleted with a warning
+    failed: bool = False  # the destination refused; the rest waits for next time
+    left_files: int = 0
+
+
+def replay(
+    spool: Spool,
+    exporters: Mapping[str, Any],
+    *,
+    deadline: float,
+    export_timeout_s: float = 5.0,
+    stop: threading.Event | None = None,
+) -> ReplayReport:
+    """Send the spool's files, oldest first, through ``exporters`` (by signal) until the
+    ``deadline`` (``time.monotonic()``) or the first failure. A file is deleted only once
+    delivered, so nothing is sent twice by us; PostHog events keep their uuids besides, so
+    PostHog deduplicates a file sent again after a crash. Never raises."""
+    report = ReplayReport(spool.destination)
+    try:
+        for f in spool.pending():
+            if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+                break
+            exporter = exporters.get(f.signal)
+            if exporter is None:  # this signal is not configured for the destination now
+                continue
+            claimed = spool.claim(f)
+            if claimed is None:  # another process (a rank on this node) took it
+                continue
+            try:
+                items = spool.read(claimed)
+            except SpoolVersionError:
+                continue
+            except SpoolFileError:
+                report.skipped_files += 1
+                continue
+            if deliver(exporter, items, export_timeout_s):
+                spool.done(claimed)
+                report.sent_files += 1
+                report.sent_items += len(items)
+            else:
+                spool.give_back(claimed)
+                report.failed = True
+                break
+        report.left_files = len(spool.pending())
+    except Exception:  # a spool must never break start-up
+        _logger.warning("otel-axolotl: replaying the %s spool failed", spool.destination, exc_info=True)
+    return report

@@ -1,0 +1,94 @@
+"""A tiny real training run for subprocess tests: ``otel_axolotl.init()`` + ``transformers.Trainer``.
+
+Runs alone or under torchrun (ranks come from the launcher's environment; on CPU the Trainer
+uses the gloo backend). Telemetry is configured by the environment the test passes in.
+
+Options:
+  --workers N         DataLoader workers (forked children of this process)
+  --worker-telemetry  the dataset records telemetry inside the workers, through a tracer and
+                      instruments obtained before the fork: none of it may ever arrive
+  --step-sleep S      a TrainerCallback sleeps S seconds after every step (a slow run to signal)
+  --samples N, --epochs N
+
+Prints on stdout: ``RUN_ID <id> <rank>`` after init, ``STEP <n>`` after each step, and
+``DONE <loss>`` when training returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from typing import Any
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--worker-telemetry", action="store_true")
+    parser.add_argument("--step-sleep", type=float, default=0.0)
+    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--epochs", type=float, default=1)
+    args = parser.parse_args()
+
+    import torch
+    from transformers import Trainer, TrainerCallback
+
+    import otel_axolotl
+    from otel_axolotl.demo import build_model_and_data, training_arguments
+
+    manager = otel_axolotl.init()
+    print("RUN_ID", manager.run_id, manager.rank.rank, flush=True)
+
+    model, data, _ = build_model_and_data(samples=args.samples)
+
+    if args.worker_telemetry:
+        tracer = manager.tracer  # obtained in the parent: the SDK's own tracer and instruments
+        instruments = manager.instruments
+
+        class WorkerTelemetry(torch.utils.data.Dataset):  # type: ignore[misc]
+            def __init__(self, base: Any) -> None:
+                self.base = base
+
+            def __len__(self) -> int:
+                return len(self.base)
+
+            def __getitem__(self, i: int) -> Any:
+                if torch.utils.data.get_worker_info() is not None:  # in a forked worker
+                    with tracer.start_as_current_span("axolotl.step"):
+                        instruments.record_step(100.0)
+                    otel_axolotl.send_event("train-progress", {"from_worker": True})
+                    otel_axolotl.get_manager().start_run()  # inactive there: returns None
+                return self.base[i]
+
+        data = WorkerTelemetry(data)
+
+    class Progress(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            print("STEP", state.global_step, flush=True)
+            if sleep:
+                time.sleep(sleep)
+
+    sleep = args.step_sleep
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(
+            model=model,
+            args=training_arguments(
+                tmp,
+                epochs=args.epochs,
+                eval_strategy="no",
+                save_strategy="no",
+                dataloader_num_workers=args.workers,
+                ddp_backend="gloo" if manager.rank.distributed else None,
+            ),
+            train_dataset=data,
+            callbacks=[Progress()],
+        )
+        result = trainer.train()
+    print("DONE", result.training_loss, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,568 @@
+"""The on-disk spool and bounded delivery: nothing lost that can be kept, everything bounded.
+
+Real parts only: the real pipeline and manager, real OTLP exporters against a refused port and
+the real rotel collector, the real posthog client against refused and capture servers, files
+on disk. Every test is bounded in time; timings are asserted only with generous margins.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_axolotl import cli
+from otel_axolotl import semconv as sc
+from otel_axolotl import settings as _s
+from otel_axolotl.consent import decide, honour_withdrawal
+from otel_axolotl.delivery import Delivery, DropCounter, replay
+from otel_axolotl.destinations import Destination
+from otel_axolotl.manager import TelemetryManager
+from otel_axolotl.pipeline import Pipeline
+from otel_axolotl.privacy.values import Level
+from otel_axolotl.privacy.whitelist import Whitelist
+from otel_axolotl.spool import (
+    MAX_ATTEMPTS,
+    STALE_SECONDS,
+    Spool,
+    SpoolConfig,
+    decode_log,
+    decode_span,
+    encode_log,
+    encode_span,
+)
+from tests.support.capture import _KeepMetrics
+from tests.support.posthog_capture import PostHogCaptureServer, refused_url
+from tests.support.registry_check import assert_all_registered
+from tests.support.rotel import Rotel
+
+# Planted in event properties and span attributes; none may ever reach a spool file.
+CANARIES = {
+    "token": "hf_" + "Zq8" * 12,
+    "email": "zq.canary.person@example.org",
+    "dataset_path": "/home/zqcanaryuser/private/data.jsonl",
+    "api_key": "sk-proj-" + "Zq7x" * 12,
+}
+
+
+def _spool_root() -> Path:
+    return Path(os.environ[_s.OTEL_AXOLOTL_SPOOL_DIR])
+
+
+def _spooled(destination: str) -> list[dict[str, Any]]:
+    """Every item in ``destination``'s spool files, as the JSON documents on disk."""
+    items = []
+    for path in sorted((_spool_root() / destination).glob("*.jsonl")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        header = json.loads(lines[0])
+        assert header["items"] == len(lines) - 1
+        items += [{"signal": header["signal"], **json.loads(line)} for line in lines[1:]]
+    return items
+
+
+def _spool_bytes(destination: str) -> bytes:
+    return b"".join(p.read_bytes() for p in (_spool_root() / destination).glob("*.jsonl"))
+
+
+def _emit(manager: TelemetryManager, spans: int, events: int) -> None:
+    run = manager.start_run()
+    from opentelemetry import trace
+
+    for epoch in range(spans):
+        with manager.tracer.start_as_current_span(
+            sc.SPAN_EPOCH,
+            context=trace.set_span_in_context(run),
+            attributes={sc.ATTR_EPOCH: epoch, "user.email": CANARIES["email"]},
+        ):
+            pass
+    for i in range(events):
+        manager.send_event("train-progress", {"step": i, **CANARIES})
+    manager.end_run()
+
+
+@pytest.fixture
+def quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_AXOLOTL_HARDWARE_METRICS", "false")
+    monkeypatch.setenv("OTEL_AXOLOTL_SIGNALS", "false")
+
+
+# ------------------------------------------------------------------ end to end: OTLP
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_otlp_refused_spools_at_the_deadline_and_the_next_start_delivers_exactly_once(
+    rotel_collector: Rotel, monkeypatch: pytest.MonkeyPatch, quiet_env: None
+) -> None:
+    monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "1")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", refused_url())
+    first = TelemetryManager(show_consent_notice=False)
+    assert first.destinations == ["otlp"]
+    _emit(first, spans=6, events=4)
+    started = time.monotonic()
+    first.shutdown(timeout=2)
+    assert time.monotonic() - started < 2 + 1.5, "shutdown keeps its deadline, spooling included"
+
+    kept = _spooled("otlp")
+    spans = [i for i in kept if i["signal"] == "traces"]
+    events = [i for i in kept if i["signal"] == "logs"]
+    assert len(spans) == 6 + 1 and len(events) == 4  # six epochs and the run span
+    assert not any(c.encode() in _spool_bytes("otlp") for c in CANARIES.values()), "scrubbed data only"
+    span_ids = {s["context"]["span_id"] for s in spans}
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rotel_collector.http_endpoint)
+    second = TelemetryManager(show_consent_notice=False)
+    assert second._pipeline.wait_for_replay(30)
+    received = rotel_collector.recorder
+    assert received.wait_for(lambda r: len(r.spans) >= 7 and len(r.logs) >= 4, 20)
+    assert second.shutdown(timeout=10)
+    time.sleep(0.5)  # anything sent twice would have arrived by now (rotel batches for 100 ms)
+
+    got = received.received
+    assert sorted(s["span_id"] for s in got.spans) == sorted(span_ids), "each spooled span exactly once"
+    assert len(got.logs) == 4 and sorted(log["body"]["step"] for log in got.logs) == [0, 1, 2, 3]
+    assert {s["trace_id"] for s in got.spans} == {first.run_id}, "replayed as recorded, old run id"
+    assert _spooled("otlp") == [], "delivered files are deleted"
+
+
+# ------------------------------------------------------------------ end to end: PostHog
+
+
+def _consent(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "0")
+    monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_API_KEY", "phc_test_project_key")
+    monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_HOST", host)
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_posthog_refused_spools_scrubbed_events_and_the_next_start_delivers_them_once(
+    posthog_server: PostHogCaptureServer, monkeypatch: pytest.MonkeyPatch, quiet_env: None
+) -> None:
+    _consent(monkeypatch, refused_url())
+    first = TelemetryManager()
+    assert first.destinations == ["posthog"]
+    _emit(first, spans=3, events=5)
+    started = time.monotonic()
+    first.shutdown(timeout=2)
+    assert time.monotonic() - started < 2 + 1.5
+
+    kept = _spooled("posthog")
+    assert len(kept) == 3 + 1 + 5
+    raw = _spool_bytes("posthog")
+    assert not any(c.encode() in raw for c in CANARIES.values()), "the spool holds scrubbed data only"
+    assert b"[REDACTED]" in raw
+
+    _consent(monkeypatch, posthog_server.url)
+    second = TelemetryManager()
+    assert second._pipeline.wait_for_replay(30)
+    assert posthog_server.wait_for(9, timeout=10)
+    assert second.shutdown(timeout=5)
+    time.sleep(0.5)
+
+    events = posthog_server.events
+    assert len(events) == 9 and len({e["uuid"] for e in events}) == 9, "no duplicates"
+    names = sorted(e["event"] for e in events)
+    assert names == sorted(["axolotl.epoch"] * 3 + ["axolotl.run"] + ["train-progress"] * 5)
+    assert {e["distinct_id"] for e in events} == {first.run_id}
+    sent = json.dumps([r.body for r in posthog_server.requests])
+    assert not any(c in sent for c in CANARIES.values())
+    assert _spooled("posthog") == []
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_flush_command_delivers_the_spool_to_otlp_and_posthog(
+    rotel_collector: Rotel,
+    posthog_server: PostHogCaptureServer,
+    monkeypatch: pytest.MonkeyPatch,
+    quiet_env: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", refused_url())
+    _consent(monkeypatch, refused_url())
+    first = TelemetryManager()
+    assert sorted(first.destinations) == ["otlp", "posthog"]
+    _emit(first, spans=2, events=2)
+    first.shutdown(timeout=2)
+    assert len(_spooled("otlp")) == len(_spooled("posthog")) == 2 + 1 + 2
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rotel_collector.http_endpoint)
+    _consent(monkeypatch, posthog_server.url)
+    capsys.readouterr()
+    assert cli.main(["flush", "--timeout", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "otlp: sent 5 item(s) from 2 file(s); 0 file(s) left." in out
+    assert "posthog: sent 5 item(s) from 2 file(s); 0 file(s) left." in out
+    assert rotel_collector.recorder.wait_for(lambda r: len(r.spans) >= 3 and len(r.logs) >= 2, 20)
+    assert posthog_server.wait_for(5, timeout=5)
+    time.sleep(0.5)
+    received = rotel_collector.recorder.received
+    assert len(received.spans) == 3 and len(received.logs) == 2
+    assert len({e["uuid"] for e in posthog_server.events}) == len(posthog_server.events) == 5
+
+    assert cli.main(["flush"]) == 0  # nothing left: says so, sends nothing
+    assert "otlp: nothing spooled." in capsys.readouterr().out
+
+
+def test_flush_keeps_what_a_destination_not_configured_now_cannot_take(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_spans("otlp", 3)
+    _write_spans("posthog", 2)
+    monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "0")  # consent, but no key
+    assert cli.main(["flush", "--timeout", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "otlp: 1 file(s) kept: no OTEL_EXPORTER_OTLP_ENDPOINT set." in out
+    assert "posthog: 1 file(s) kept: no PostHog project key" in out
+    assert len(_spooled("otlp")) == 3 and len(_spooled("posthog")) == 2
+
+
+@pytest.mark.timeout(60)
+def test_posthog_force_flush_is_true_only_when_the_client_really_sent(
+    posthog_server: PostHogCaptureServer,
+) -> None:
+    """What the delivery stage relies on: the PostHog exporter's export only enqueues, and its
+    force_flush says whether the client delivered (not merely whether its queue drained)."""
+    from opentelemetry.exporter.posthog import PostHogSpanExporter
+
+    down = PostHogSpanExporter("phc_key_down", host=refused_url(), timeout=5)
+    assert down.export(_spans(2)) is SpanExportResult.SUCCESS  # enqueued, nothing more
+    assert down.force_flush(5000) is False, "connection refused: not delivered"
+    down.shutdown()
+
+    posthog_server.set_mode(400)
+    flaky = PostHogSpanExporter("phc_key_flaky", host=posthog_server.url, timeout=5)
+    flaky.export(_spans(1))
+    assert flaky.force_flush(5000) is False, "rejected: not delivered"
+    posthog_server.set_mode("ok")
+    flaky.export(_spans(1))
+    assert flaky.force_flush(5000) is True, "a failure is reported once, by the flush after it"
+    flaky.shutdown()
+
+
+# ------------------------------------------------------------------ consent withdrawal
+
+
+def _write_spans(destination: str, n: int) -> Path:
+    path = SpoolConfig.from_env().spool(destination).write("traces", _spans(n))
+    assert path is not None
+    return path
+
+
+def _spans(n: int) -> list[Any]:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource({"service.name": "t"}), shutdown_on_exit=False)
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    for i in range(n):
+        with tracer.start_as_current_span(sc.SPAN_EPOCH, attributes={sc.ATTR_EPOCH: i}):
+            pass
+    return list(exporter.get_finished_spans())
+
+
+def test_telemetry_disable_deletes_the_posthog_spool_and_only_it(capsys: pytest.CaptureFixture[str]) -> None:
+    _write_spans("posthog", 2)
+    _write_spans("posthog", 1)
+    _write_spans("otlp", 4)
+    assert cli.main(["telemetry", "disable"]) == 0
+    out = capsys.readouterr().out
+    assert "Deleted 2 unsent product-telemetry file(s)" in out
+    assert not (_spool_root() / "posthog").exists()
+    assert len(_spooled("otlp")) == 4, "the user's own OTLP spool is not product telemetry"
+    assert cli.main(["telemetry", "status"]) == 0
+    assert "otlp: 1 file(s), posthog: 0 file(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("env", "deleted"),
+    [
+        ({"DO_NOT_TRACK": "1"}, True),
+        ({"AXOLOTL_DO_NOT_TRACK": "1"}, True),
+        ({"AXOLOTL_DO_NOT_TRACK": "0"}, False),
+        ({}, False),  # no decision is not a withdrawal
+        ({"OTEL_SDK_DISABLED": "true"}, False),  # a pause, not a withdrawal
+    ],
+)
+def test_withdrawn_consent_at_start_deletes_the_posthog_spool(env: dict[str, str], deleted: bool) -> None:
+    _write_spans("posthog", 1)
+    full_env = {**os.environ, **env}
+    decision = decide(_s.Settings.from_env(full_env), env=full_env)
+    assert honour_withdrawal(decision, full_env) == (1 if deleted else 0)
+    assert (len(_spooled("posthog")) == 0) is deleted
+
+
+# ------------------------------------------------------------------ unreadable files, cap, claims
+
+
+def _memory_otlp() -> tuple[Destination, InMemorySpanExporter, InMemoryLogRecordExporter]:
+    spans, logs = InMemorySpanExporter(), InMemoryLogRecordExporter()
+    return Destination("otlp", Level.STRICT, spans, logs), spans, logs
+
+
+def test_corrupt_and_truncated_files_are_skipped_with_a_warning_and_start_up_goes_on(
+    caplog: pytest.LogCaptureFixture, quiet_env: None
+) -> None:
+    good = _write_spans("otlp", 2)
+    directory = good.parent
+    truncated = _write_spans("otlp", 3)
+    lines = truncated.read_bytes().splitlines(keepends=True)
+    truncated.write_bytes(b"".join(lines[:-1]))  # the last item is missing
+    half_line = _write_spans("otlp", 2)
+    half_line.write_bytes(half_line.read_bytes()[:-40])  # cut mid-line
+    garbage = directory / good.name.replace(good.name.split("-")[0], "0" * 19 + "1")
+    garbage.write_bytes(b"\x00\xffnot json at all\n")
+    wrong_item = _write_spans("otlp", 1)
+    wrong_item.write_text(wrong_item.read_text().splitlines()[0] + '\n{"name": 3}\n')
+    unrelated = directory / "notes.txt"
+    unrelated.write_text("left alone")
+
+    destination, spans, _ = _memory_otlp()
+    with caplog.at_level(logging.WARNING, logger="otel_axolotl"):
+        manager = TelemetryManager(destinations=[destination], show_consent_notice=False)
+        assert manager._pipeline.wait_for_replay(20)
+        manager.shutdown()
+    warned = [r.getMessage() for r in caplog.records if "unreadable spool file" in r.getMessage()]
+    for bad in (truncated, half_line, garbage, wrong_item):
+        assert sum(bad.name in w for w in warned) == 1, f"one warning naming {bad.name}: {warned}"
+        assert not bad.exists()
+    assert len(spans.get_finished_spans()) == 2, "the good file is still delivered"
+    assert sorted(p.name for p in directory.iterdir()) == ["notes.txt"]
+
+
+def test_the_size_cap_drops_the_oldest_files_first_and_counts_them(caplog: pytest.LogCaptureFixture) -> None:
+    drops: list[tuple[str, str, int]] = []
+    probe = SpoolConfig.from_env().spool("otlp")
+    one = probe.write("traces", _spans(3))
+    assert one is not None
+    size = one.stat().st_size
+    probe.clear()
+    spool = Spool(probe.directory, "otlp", max_bytes=3 * size + size // 2, drops=lambda *d: drops.append(d))
+    written = []
+    with caplog.at_level(logging.WARNING, logger="otel_axolotl"):
+        for _ in range(6):
+            written.append(spool.write("traces", _spans(3)))
+            time.sleep(0.002)
+    remaining = sorted(p.name for p in spool.directory.glob("*.jsonl"))
+    assert remaining == sorted(p.name for p in written[-3:] if p is not None), "newest kept, oldest gone"
+    assert drops == [("traces", "spool_full", 3)] * 3
+    assert sum("over its" in r.getMessage() for r in caplog.records) == 1, "logged once"
+    assert sum(p.stat().st_size for p in spool.directory.glob("*.jsonl")) <= spool.max_bytes
+
+
+def test_a_claimed_file_is_sent_by_one_process_and_a_dead_claim_is_taken_back() -> None:
+    spool = SpoolConfig.from_env().spool("otlp")
+    _write_spans("otlp", 2)
+    (f,) = spool.pending()
+    claimed = spool.claim(f)
+    assert claimed is not None and spool.claim(f) is None, "a second claimant loses"
+    assert spool.pending() == [], "a fresh claim is someone else's work in progress"
+    old = time.time() - STALE_SECONDS - 10
+    os.utime(claimed.path, (old, old))
+    (back,) = spool.pending()
+    assert back.items == 2 and back.path.exists()
+
+
+def test_a_file_the_backend_keeps_refusing_is_given_up_after_max_attempts() -> None:
+    class Refusing(InMemorySpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.FAILURE
+
+    drops = DropCounter()
+    spool = SpoolConfig.from_env().spool("otlp", lambda s, r, n: drops.add("otlp", s, r, n))
+    _write_spans("otlp", 4)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        report = replay(spool, {"traces": Refusing()}, deadline=time.monotonic() + 10)
+        assert report.failed and report.sent_files == 0
+        assert report.left_files == (0 if attempt == MAX_ATTEMPTS else 1)
+    assert drops.counts() == {("otlp", "traces", "undelivered"): 4}
+
+
+# ------------------------------------------------------------------ bounded queues, counted drops
+
+
+class _Gate(InMemorySpanExporter):
+    """Exports only once the gate opens (a backend that hangs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.gate.wait(10)
+        return super().export(spans)
+
+
+def test_a_full_queue_drops_counts_logs_once_and_reports_the_metric(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import otel_axolotl.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "MAX_QUEUE_SIZE", 10)
+    monkeypatch.setattr(pipeline_module, "MAX_EXPORT_BATCH_SIZE", 5)
+    spans, metrics = _Gate(), _KeepMetrics()
+    pipeline = Pipeline(
+        [Destination("memory", Level.STRICT, span_exporter=spans, metric_exporter=metrics)],
+        Resource({"service.name": "t"}),
+        "ab" * 16,
+        Whitelist.load(),
+        3_600_000,
+    )
+    tracer = pipeline.tracer_provider.get_tracer("t")
+    with caplog.at_level(logging.WARNING, logger="otel_axolotl"):
+        started = time.perf_counter()
+        for i in range(100):
+            tracer.start_span(sc.SPAN_EPOCH, attributes={sc.ATTR_EPOCH: i}).end()
+        assert time.perf_counter() - started < 5, "the training thread never waits on a full queue"
+    dropped = pipeline.drops.counts()[("memory", "traces", "queue_full")]
+    assert 100 - 10 - 5 <= dropped <= 100 - 10  # at most one batch of 5 was taken before the gate
+    assert sum("dropped" in r.getMessage() for r in caplog.records) == 1, "logged once"
+
+    spans.gate.set()
+    assert pipeline.force_flush(10)
+    assert len(spans.get_finished_spans()) == 100 - dropped, "everything queued is delivered"
+    points = [
+        (dict(p.attributes), p.value)
+        for data in metrics.exports
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == sc.METRIC_TELEMETRY_DROPPED
+        for p in m.data.data_points
+    ]
+    assert points[-1] == (
+        {
+            sc.ATTR_TELEMETRY_DESTINATION: "memory",
+            sc.ATTR_TELEMETRY_SIGNAL: "traces",
+            sc.ATTR_ERROR_TYPE: "queue_full",
+        },
+        dropped,
+    )
+    for data in metrics.exports:
+        assert_all_registered(metrics_data=data)
+    assert pipeline.shutdown(5)
+
+
+def test_failed_exports_are_spooled_mid_run_and_counted_when_the_spool_is_off() -> None:
+    class Failing(InMemorySpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            raise ConnectionError("backend down")
+
+    drops = DropCounter()
+    spool = SpoolConfig.from_env().spool("otlp")
+    kept = Delivery("otlp", "traces", Failing(), drops=drops, spool=spool, schedule_delay_s=0.05)
+    lost = Delivery("otlp", "traces", Failing(), drops=drops, spool=None, schedule_delay_s=0.05)
+    for item in _spans(4):
+        kept.put(item)
+        lost.put(item)
+    assert kept.flush(5) and lost.flush(5)
+    assert len(_spooled("otlp")) == 4
+    assert drops.counts() == {("otlp", "traces", "undelivered"): 4}
+    kept.shutdown(1)
+    lost.shutdown(1)
+    assert kept.spool_leftovers() == 0
+
+
+def test_spool_off_writes_nothing(monkeypatch: pytest.MonkeyPatch, quiet_env: None) -> None:
+    monkeypatch.setenv("OTEL_AXOLOTL_SPOOL", "false")
+    monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "1")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", refused_url())
+    manager = TelemetryManager(show_consent_notice=False)
+    _emit(manager, spans=2, events=1)
+    manager.shutdown(timeout=1)
+    assert not (_spool_root() / "otlp").exists()
+    assert manager._pipeline.drops.total() == 3 + 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+@pytest.mark.timeout(30)
+def test_a_forked_child_starts_with_an_empty_queue_of_its_own() -> None:
+    exporter = _Gate()
+    delivery = Delivery("memory", "traces", exporter, drops=DropCounter(), schedule_delay_s=0.05)
+    for item in _spans(3):
+        delivery.put(item)
+    pid = os.fork()
+    if pid == 0:  # the child: nothing of the parent's, and its own worker on first use
+        code = 0 if delivery.queued == 0 else 1
+        exporter.gate.set()
+        delivery.put(_spans(1)[0])
+        code |= 0 if delivery.flush(5) and len(exporter.get_finished_spans()) == 1 else 2
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    exporter.gate.set()
+    assert delivery.flush(5) and len(exporter.get_finished_spans()) == 3
+
+
+# ------------------------------------------------------------------ the codec
+
+
+def test_spans_and_events_survive_the_round_trip_and_the_otlp_encoder() -> None:
+    from opentelemetry._logs import SeverityNumber
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+    resource = Resource({"service.name": "t", sc.ATTR_RANK: 3})
+    spans = InMemorySpanExporter()
+    tp = TracerProvider(resource=resource, shutdown_on_exit=False)
+    tp.add_span_processor(SimpleSpanProcessor(spans))
+    tracer = tp.get_tracer("scope", "1.2")
+    with tracer.start_as_current_span("parent") as parent:
+        link = Link(parent.get_span_context(), {"k": "v"})
+        with tracer.start_as_current_span(
+            "child", kind=SpanKind.CLIENT, links=[link], attributes={"s": "x", "i": 1, "f": 0.5, "l": [1, 2]}
+        ) as child:
+            child.add_event("exception", {"exception.type": "E"})
+            child.set_status(Status(StatusCode.ERROR, "boom"))
+    logs = InMemoryLogRecordExporter()
+    lp = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    lp.get_logger("scope").emit(
+        event_name="train-end",
+        body={"nested": {"a": [1, "b"]}, "n": None},
+        attributes={"axolotl.rank": 0},
+        severity_number=SeverityNumber.INFO,
+    )
+
+    for span in spans.get_finished_spans():
+        again = decode_span(json.loads(json.dumps(encode_span(span))))
+        for field in ("name", "context", "parent", "kind", "start_time", "end_time", "resource"):
+            assert getattr(again, field) == getattr(span, field), field
+        assert dict(again.attributes) == dict(span.attributes)
+        assert [(e.name, dict(e.attributes), e.timestamp) for e in again.events] == [
+            (e.name, dict(e.attributes), e.timestamp) for e in span.events
+        ]
+        assert [(lk.context, dict(lk.attributes)) for lk in again.links] == [
+            (lk.context, dict(lk.attributes)) for lk in span.links
+        ]
+        assert (again.status.status_code, again.status.description) == (
+            span.status.status_code,
+            span.status.description,
+        )
+        assert again.instrumentation_scope == span.instrumentation_scope
+        assert encode_spans([again]) == encode_spans([span])
+    (record,) = logs.get_finished_logs()
+    again_log = decode_log(json.loads(json.dumps(encode_log(record))))
+    assert encode_logs([again_log]) == encode_logs([record])
