@@ -166,7 +166,7 @@ NEXT_STEPS = """
 That run went through the privacy stage to the embedded console view above.
 Send the same run to your own backend with the standard OpenTelemetry variables:
   docker compose up jaeger            # Jaeger UI on http://localhost:16686
-  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 otel-axolotl demo
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:4317 otel-axolotl demo  # Jaeger stores traces
 See docs/self-hosting.md for the OpenTelemetry Collector, Prometheus and Grafana.
 """
 
