@@ -29,14 +29,15 @@ import time
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import destinations as _dest
 from . import ranks
 from . import settings as _s
 from .consent import ConsentDecision, decide, honour_withdrawal, read_recorded_choice, show_notice
-from .privacy.values import Level
 from .version import __version__
+
+if TYPE_CHECKING:
+    from . import destinations as _dest
 
 _logger = logging.getLogger("otel_axolotl")
 
@@ -121,7 +122,9 @@ class TelemetryManager:
         if destinations is not None:  # tests and embedders replace the planned destinations
             built = list(destinations)
         elif self.settings.debug:
-            built = [_dest.debug(p) for p in plans]
+            from .destinations import debug
+
+            built = [debug(p) for p in plans]
         else:
             built = [d for d in (self._build(p) for p in plans) if d is not None]
         built += extra_destinations
@@ -143,6 +146,11 @@ class TelemetryManager:
     def _plan(self, api_key: str | None) -> list[_dest.Plan]:
         s = self.settings
         plans: list[_dest.Plan] = []
+        if not (self.consent.product_telemetry or s.otlp or s.console or s.file):
+            return plans  # nothing wanted: the destination and privacy modules are never imported
+        from . import destinations as _dest
+        from .privacy.values import Level
+
         if self.consent.product_telemetry and self.rank.is_main:
             if not api_key:
                 _s.warn_once(
