@@ -100,9 +100,9 @@ def _cmd_flush(args: argparse.Namespace) -> int:
             left = max(0.1, deadline - time.monotonic())
             reports[name] = replay(config.spool(name), exporters, deadline=deadline, export_timeout_s=left)
 
-    finished = run_with_deadline([send_all], args.timeout, "flush")
+    finished = run_with_deadline([[send_all]], args.timeout, "flush")
     exporters = [e for d in built.values() for e in (d.span_exporter, d.log_exporter) if e is not None]
-    run_with_deadline([e.shutdown for e in exporters], 2.0, "exporter shutdown")
+    run_with_deadline([[e.shutdown] for e in exporters], 2.0, "exporter shutdown")
 
     status = 0 if finished else 1
     for name in SPOOLED_DESTINATIONS:

@@ -32,10 +32,12 @@ import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.context import Context, attach, detach, set_value
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
@@ -49,6 +51,9 @@ except ImportError:  # pragma: no cover - every supported API version has it
     _SUPPRESS_INSTRUMENTATION_KEY = "suppress_instrumentation"
 
 _logger = logging.getLogger("otel_axolotl")
+
+LEFTOVERS_WRITE_WAIT_S = 0.5
+"""At the exit deadline, how long to wait for a spool write the worker has begun."""
 
 _NOUNS = {"traces": "span(s)", "logs": "event(s)"}
 _REASONS = {
@@ -128,6 +133,50 @@ def deliver(exporter: Any, items: list[Any], timeout_s: float) -> bool:
         detach(token)
 
 
+class GuardedMetricExporter(MetricExporter):
+    """Metrics to one destination, never raising into the metric reader.
+
+    Some exporters raise instead of returning FAILURE (OTLP/HTTP on SDK 1.39 raises
+    ``ConnectionError`` on a refused connection), and the SDK's reader then prints a traceback
+    into the training log at every interval. Here it is one warning per destination and
+    exception type, then FAILURE; metrics are cumulative, so the next export that gets
+    through carries the totals."""
+
+    def __init__(self, destination: str, delegate: MetricExporter) -> None:
+        super().__init__(
+            preferred_temporality=delegate._preferred_temporality,
+            preferred_aggregation=delegate._preferred_aggregation,
+        )
+        self.destination = destination
+        self.delegate = delegate
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        try:
+            return self.delegate.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception as exc:
+            _s.warn_once(
+                f"metric-export:{self.destination}:{type(exc).__name__}",
+                "otel-axolotl: exporting metrics to the %s destination failed (%s: %s); further such "
+                "failures are not logged.",
+                self.destination,
+                type(exc).__name__,
+                exc,
+            )
+            _logger.debug("otel-axolotl: metric export failed", exc_info=True)
+            return MetricExportResult.FAILURE
+        finally:
+            detach(token)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self.delegate.force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self.delegate.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
 class Delivery:
     """One destination's spans or events: bounded queue, daemon worker, spool on failure."""
 
@@ -169,6 +218,7 @@ class Delivery:
     def _reset(self, start: bool = True) -> None:
         """Fresh state: at construction, and in a forked child (whose worker starts on first use)."""
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._queue: collections.deque[Any] = collections.deque()
@@ -177,6 +227,12 @@ class Delivery:
         self._settled = 0  # of those: delivered, spooled or dropped
         self._stopping = False
         self._closed = False
+        self._shut = False
+        # The batch in flight when the exit deadline passed: spooled, and deleted from the
+        # spool again should the abandoned export still succeed (see spool_leftovers).
+        self._abandoned: list[Any] | None = None
+        self._abandoned_file: Path | None = None
+        self._abandoned_delivered = False
         self._thread: threading.Thread | None = None
         if start:
             self._start()
@@ -227,23 +283,32 @@ class Delivery:
                 batch = [self._queue.popleft() for _ in range(min(self._max_batch_size, len(self._queue)))]
                 self._inflight = batch
             delivered = deliver(self.exporter, batch, self._export_timeout_s)
-            with self._lock:
-                mine = self._inflight is batch  # else the exit deadline already took it
-                if mine:
-                    self._inflight = []
-            if mine:
-                if not delivered:
+            # Held from the decision until the failed batch is on disk: spool_leftovers waits
+            # for it, so no batch is ever neither in memory nor in the spool at exit.
+            with self._write_lock:
+                sent_after_all: Path | None = None
+                with self._lock:
+                    mine = self._inflight is batch  # else the exit deadline already took it
+                    if mine:
+                        self._inflight = []
+                    elif delivered and self._abandoned is batch:
+                        self._abandoned_delivered = True
+                        sent_after_all, self._abandoned_file = self._abandoned_file, None
+                self._discard(sent_after_all)  # its spool copy must not be sent again
+                if mine and not delivered:
                     self._keep(batch)
+            if mine:
                 with self._lock:
                     self._settled += len(batch)
                     self._changed.notify_all()
 
-    def _keep(self, items: list[Any]) -> None:
-        """Items that were not delivered: into the spool, or counted as dropped."""
+    def _keep(self, items: list[Any]) -> Path | None:
+        """Items that were not delivered: into the spool (the file is returned), or counted as
+        dropped."""
         path = self.spool.write(self.signal, items) if self.spool is not None else None
         if path is None:
             self._drops.add(self.destination, self.signal, "undelivered", len(items))
-            return
+            return None
         _s.warn_once(
             f"spooled:{self.destination}",
             "otel-axolotl: telemetry that could not be delivered to the %s destination is kept in %s "
@@ -251,6 +316,7 @@ class Delivery:
             self.destination,
             self.spool.directory if self.spool is not None else "",
         )
+        return path
 
     # -- flush, shutdown, exit deadline -----------------------------------------------------------
     def flush(self, timeout_s: float) -> bool:
@@ -271,13 +337,16 @@ class Delivery:
                 self._changed.wait(left)
         return True
 
-    def shutdown(self, timeout_s: float | None = None) -> None:
-        """Flush, stop the worker, shut the exporter down. What is still queued stays queued for
-        :meth:`spool_leftovers`. Safe to call twice."""
+    def shutdown(self, timeout_s: float | None = None) -> bool:
+        """Flush, stop the worker, shut the exporter down (which also ends the OTLP exporters'
+        retry back-off). What is still queued stays queued for :meth:`spool_leftovers`.
+        Only the first call does anything, so a provider's shutdown after the pipeline's is free.
+        True when everything queued was delivered (or spooled on failure) in time."""
         with self._lock:
-            if self._stopping:
-                return
-        self.flush(self._export_timeout_s if timeout_s is None else timeout_s)
+            if self._shut or self._closed:
+                return True
+            self._shut = True
+        flushed = self.flush(self._export_timeout_s if timeout_s is None else timeout_s)
         with self._lock:
             self._stopping = True
         self._wake.set()
@@ -285,20 +354,48 @@ class Delivery:
             self.exporter.shutdown()
         except Exception:
             _logger.debug("otel-axolotl: %s exporter shutdown failed", self.destination, exc_info=True)
+        return flushed
 
     def spool_leftovers(self) -> int:
-        """At the exit deadline: close, and keep what is still queued or in flight. How many."""
+        """At the exit deadline: close, and keep what is still queued or in flight. How many.
+
+        The batch in flight goes to a file of its own: if its abandoned export still succeeds
+        while the process lives, the worker deletes that file, so the next start does not send
+        it again. (An export the backend accepts after this process is gone is the one case
+        left where an item can arrive twice.)"""
+        # A failed batch the worker is writing right now must be on disk before we return.
+        writing_done = self._write_lock.acquire(timeout=LEFTOVERS_WRITE_WAIT_S)
+        try:
+            return self._spool_leftovers_locked()
+        finally:
+            if writing_done:
+                self._write_lock.release()
+
+    def _spool_leftovers_locked(self) -> int:
         with self._lock:
             self._closed = True
-            items = self._inflight + list(self._queue)
+            inflight, queued = self._inflight, list(self._queue)
             self._inflight = []
             self._queue.clear()
-            self._settled += len(items)
+            self._abandoned = inflight or None
+            self._settled += len(inflight) + len(queued)
             self._changed.notify_all()
         self._wake.set()
-        if items:
-            self._keep(items)
-        return len(items)
+        if queued:
+            self._keep(queued)
+        if inflight:
+            path = self._keep(inflight)
+            with self._lock:
+                delivered = self._abandoned_delivered
+                if not delivered:
+                    self._abandoned_file = path
+            if delivered:
+                self._discard(path)
+        return len(inflight) + len(queued)
+
+    def _discard(self, path: Path | None) -> None:
+        if path is not None and self.spool is not None:
+            self.spool.discard(path)
 
     @property
     def queued(self) -> int:

@@ -37,7 +37,7 @@ def build_model_and_data(samples: int = 128, seq_len: int = 32, seed: int = 0) -
     )
     model = GPT2LMHeadModel(config)
 
-    class RandomTokens(torch.utils.data.Dataset):  # type: ignore[misc]
+    class RandomTokens(torch.utils.data.Dataset):
         def __init__(self, n: int, generator_seed: int) -> None:
             g = torch.Generator().manual_seed(generator_seed)
             self.data = torch.randint(0, config.vocab_size, (n, seq_len), generator=g)

@@ -47,6 +47,8 @@ def otlp(settings: _s.Settings) -> Destination | None:
 
 
 def _otlp_exporter(signal: str, target: _s.OtlpSignal) -> Any:
+    Exp: type[Any]
+    HExp: type[Any]
     if target.protocol == "grpc":
         if signal == "traces":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Exp

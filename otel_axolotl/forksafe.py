@@ -71,7 +71,10 @@ class ForkSafeMetricExporter(MetricExporter):
     """Exports in the process that built it; drops (reporting success) in a forked child."""
 
     def __init__(self, delegate: MetricExporter) -> None:
-        super().__init__()
+        super().__init__(  # the reader asks the outermost exporter: pass the OTLP preferences on
+            preferred_temporality=delegate._preferred_temporality,
+            preferred_aggregation=delegate._preferred_aggregation,
+        )
         self.delegate = delegate
         self._pid = os.getpid()
 

@@ -103,7 +103,7 @@ def _unpatch(module: Any) -> None:
         delattr(trainer_cls, _MARK)
 
 
-class TrainerInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class TrainerInstrumentor(BaseInstrumentor):
     """Adds ``TelemetryCallback`` to every ``transformers.Trainer``; ``uninstrument()`` undoes it."""
 
     def instrumentation_dependencies(self) -> Collection[str]:

@@ -459,7 +459,7 @@ class TelemetryManager:
 
         timeout = self.settings.shutdown_timeout
         deadline = time.monotonic() + timeout
-        run_with_deadline([self.interrupt], timeout, "interrupt")
+        run_with_deadline([[self.interrupt]], timeout, "interrupt")
         left = max(0.1, deadline - time.monotonic())
         if fatal:
             self.shutdown(left)

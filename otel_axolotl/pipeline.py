@@ -16,7 +16,6 @@ successful export carries the totals.
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets
 import threading
@@ -38,6 +37,7 @@ from .delivery import (
     DeliveryLogRecordProcessor,
     DeliverySpanProcessor,
     DropCounter,
+    GuardedMetricExporter,
     ReplayReport,
     replay,
 )
@@ -138,7 +138,9 @@ class Pipeline:
             if dest.metric_exporter is not None:
                 readers.append(
                     PeriodicExportingMetricReader(
-                        PrivacyMetricExporter(scrubber, dest.metric_exporter),
+                        PrivacyMetricExporter(
+                            scrubber, GuardedMetricExporter(dest.name, dest.metric_exporter)
+                        ),
                         export_interval_millis=metric_interval_millis,
                         export_timeout_millis=EXPORT_TIMEOUT_MILLIS,
                     )
@@ -236,60 +238,77 @@ class Pipeline:
             except Exception:
                 _logger.debug("otel-axolotl: spooling at shutdown failed", exc_info=True)
 
-    def _providers(self) -> list[Any]:
-        return [self.tracer_provider, self.logger_provider, self.meter_provider]
+    def _lanes(self, deadline: float, *, stop: bool) -> list[list[Callable[[], object]]]:
+        """One lane per delivery and one for the metric readers, run side by side: a
+        destination that never answers costs the others nothing."""
+
+        def remaining() -> float:
+            return max(0.001, deadline - time.monotonic())
+
+        def by_deadline(step: Callable[[float], object]) -> Callable[[], object]:
+            return lambda: step(remaining())
+
+        lanes: list[list[Callable[[], object]]] = [
+            [by_deadline(delivery.shutdown if stop else delivery.flush)] for delivery in self.deliveries
+        ]
+        metrics = [by_deadline(lambda s: self.meter_provider.force_flush(s * 1000))]
+        if stop:
+            metrics.append(by_deadline(lambda s: self.meter_provider.shutdown(timeout_millis=s * 1000)))
+        lanes.append(metrics)
+        return lanes
 
     def force_flush(self, timeout: float) -> bool:
-        millis = int(timeout * 1000)
-        steps: list[Callable[[], object]] = [
-            functools.partial(provider.force_flush, millis) for provider in self._providers()
-        ]
-        return run_with_deadline(steps, timeout, "flush")
+        return run_with_deadline(self._lanes(time.monotonic() + timeout, stop=False), timeout, "flush")
 
     def shutdown(self, timeout: float) -> bool:
-        """Flush what can be flushed, then shut down, all within ``timeout`` seconds in total."""
-        deadline = time.monotonic() + timeout
-
-        def remaining() -> int:
-            return max(1, int((deadline - time.monotonic()) * 1000))
-
-        steps: list[Callable[[], object]] = [
-            lambda: self.tracer_provider.force_flush(remaining()),
-            lambda: self.logger_provider.force_flush(remaining()),
-            lambda: self.meter_provider.force_flush(remaining()),
-            self.tracer_provider.shutdown,
-            self.logger_provider.shutdown,
-            lambda: self.meter_provider.shutdown(timeout_millis=remaining()),
-        ]
-        finished = run_with_deadline(steps, timeout, "shutdown")
+        """Flush every destination at once, then shut down, all within ``timeout`` seconds;
+        what is left then goes to the spool."""
+        finished = run_with_deadline(self._lanes(time.monotonic() + timeout, stop=True), timeout, "shutdown")
         self._spool_leftovers()
+        # The deliveries are stopped or closed by now, so these only mark the providers shut
+        # (spans and events recorded later are dropped, as after any shutdown).
+        for provider in (self.tracer_provider, self.logger_provider):
+            try:
+                provider.shutdown()
+            except Exception:
+                _logger.debug("otel-axolotl: provider shutdown failed", exc_info=True)
         return finished
 
 
-def run_with_deadline(steps: Sequence[Callable[[], object]], timeout: float, what: str) -> bool:
-    """Run ``steps`` in order on a daemon thread; give up waiting after ``timeout`` seconds.
+Lane = Sequence[Callable[[], object]]
 
-    A backend that never answers then costs at most ``timeout``: the thread is abandoned
-    (it is a daemon, so it cannot hold the interpreter at exit).
+
+def run_with_deadline(lanes: Sequence[Lane], timeout: float, what: str) -> bool:
+    """Run each lane's steps in order, the lanes side by side on daemon threads; stop waiting
+    after ``timeout`` seconds in total. True when every lane finished in time and no step
+    raised or returned False (a flush that did not get everything out).
+
+    A backend that never answers then costs at most ``timeout``: its thread is abandoned
+    (a daemon, so it cannot hold the interpreter at exit).
     """
-    done = threading.Event()
+    lanes = [lane for lane in lanes if lane]
+    done = threading.Semaphore(0)
+    failed = threading.Event()
 
-    def work() -> None:
+    def work(steps: Lane) -> None:
         try:
             for step in steps:
                 try:
-                    step()
+                    if step() is False:
+                        failed.set()
                 except Exception:
+                    failed.set()
                     _logger.debug("otel-axolotl: %s step failed", what, exc_info=True)
         finally:
-            done.set()
+            done.release()
 
-    thread = threading.Thread(target=work, name=f"otel-axolotl-{what}", daemon=True)
-    thread.start()
-    finished = done.wait(timeout)
+    for number, lane in enumerate(lanes):
+        threading.Thread(target=work, args=(lane,), name=f"otel-axolotl-{what}-{number}", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    finished = all(done.acquire(timeout=max(0.0, deadline - time.monotonic())) for _ in lanes)
     if not finished:
         _logger.warning("otel-axolotl: %s did not finish within %.1f s.", what, timeout)
-    return finished
+    return finished and not failed.is_set()
 
 
 def _by_destination(deliveries: Sequence[Delivery]) -> list[list[Delivery]]:

@@ -291,6 +291,11 @@ class Spool:
         """Delivered: delete it."""
         _unlink(f.path)
 
+    def discard(self, path: Path) -> None:
+        """A file this process wrote turned out to be delivered after all: delete it (unless
+        another process has claimed it meanwhile)."""
+        _unlink(path)
+
     def give_back(self, f: SpoolFile, *, failed: bool = True) -> None:
         """Not delivered: unclaim it for a later start, or give it up after MAX_ATTEMPTS."""
         attempts = f.attempts + 1 if failed else f.attempts

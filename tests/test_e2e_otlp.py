@@ -89,3 +89,27 @@ def test_trainer_run_reaches_rotel_as_one_trace(protocol, rotel_collector: Rotel
     resource = root["resource"]
     assert resource["axolotl.run.id"] == manager.run_id and resource["axolotl.rank"] == 0
     assert "host.name" not in resource and "process.command_line" not in resource
+
+
+@pytest.mark.parametrize(("preference", "temporality"), [("cumulative", 2), ("delta", 1)])
+def test_the_otlp_temporality_preference_survives_the_privacy_stage(
+    preference, temporality, rotel_collector: Rotel, monkeypatch
+):
+    """The metric reader asks the outermost exporter for its temporality; every wrapper
+    (privacy stage, failure guard, fork guard) must pass the OTLP exporter's choice on."""
+    import otel_axolotl.loop
+
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    monkeypatch.setenv("OTEL_AXOLOTL_HARDWARE_METRICS", "false")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rotel_collector.grpc_endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", preference)
+    manager = TelemetryManager(show_consent_notice=False)
+    with otel_axolotl.loop.run(max_steps=3, manager=manager) as run, run.epoch():
+        for _ in range(3):
+            with run.step() as step:
+                step.log(loss=1.0)
+    assert manager.shutdown(timeout=10)
+    received = rotel_collector.recorder
+    assert received.wait_for(lambda r: any(m["name"] == "axolotl.train.steps" for m in r.metrics), 20)
+    sums = [m for m in received.received.metrics if m["kind"] == "sum"]
+    assert sums and {m["temporality"] for m in sums} == {temporality}

@@ -44,7 +44,7 @@ from otel_axolotl.spool import (
 from tests.support.capture import _KeepMetrics
 from tests.support.posthog_capture import PostHogCaptureServer, refused_url
 from tests.support.registry_check import assert_all_registered
-from tests.support.rotel import Rotel
+from tests.support.rotel import OtlpRecorder, Rotel
 
 # Planted in event properties and span attributes; none may ever reach a spool file.
 CANARIES = {
@@ -137,6 +137,33 @@ def test_otlp_refused_spools_at_the_deadline_and_the_next_start_delivers_exactly
 
 
 # ------------------------------------------------------------------ end to end: PostHog
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_a_batch_in_flight_at_the_deadline_is_spooled_and_unspooled_if_it_arrives_after_all(
+    otlp_recorder: OtlpRecorder, monkeypatch: pytest.MonkeyPatch, quiet_env: None
+) -> None:
+    """The collector answers after the exit deadline: the batch it was sent is spooled at
+    the deadline (it may never arrive), then deleted from the spool when the late answer
+    says it did, so the next start does not send it a second time."""
+    otlp_recorder.set_mode("slow", delay=2.0)
+    monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "1")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_recorder.url)
+    manager = TelemetryManager(show_consent_notice=False)
+    _emit(manager, spans=4, events=0)
+    assert otlp_recorder.wait_for(lambda r: len(r.spans) == 5, 10), "the batch is with the slow collector"
+    started = time.monotonic()
+    assert not manager.shutdown(timeout=0.5), "the deadline passed with the answer still out"
+    assert time.monotonic() - started < 0.5 + 1.0
+    assert len([i for i in _spooled("otlp") if i["signal"] == "traces"]) == 5, "kept: it may never arrive"
+
+    deadline = time.monotonic() + 10
+    while _spooled("otlp") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _spooled("otlp") == [], "the late answer said delivered: the spool copy is gone"
+    assert len({s["span_id"] for s in otlp_recorder.received.spans}) == len(otlp_recorder.received.spans) == 5
 
 
 def _consent(monkeypatch: pytest.MonkeyPatch, host: str) -> None:

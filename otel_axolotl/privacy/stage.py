@@ -213,7 +213,8 @@ class Scrubber:
         attributes = self.attributes(original.attributes, counter)
         body = self.body(original.body, counter)
         attributes[sc.ATTR_PRIVACY_REDACTIONS] = counter.count
-        clean = LogRecord(
+        # context (SDK >= 1.40) and trace_id/span_id/trace_flags (1.39) both: one call for both.
+        clean = LogRecord(  # type: ignore[call-overload]
             timestamp=original.timestamp,
             observed_timestamp=original.observed_timestamp,
             context=original.context,
@@ -240,7 +241,7 @@ class Scrubber:
             new_points = [
                 replace(p, attributes=self.attributes(p.attributes, counter)) for p in d.data_points
             ]
-            return replace(metric, data=replace(d, data_points=new_points))
+            return replace(metric, data=replace(d, data_points=new_points))  # type: ignore[arg-type]
 
         return MetricsData(
             resource_metrics=[
@@ -312,7 +313,10 @@ class PrivacyMetricExporter(MetricExporter):
     """
 
     def __init__(self, scrubber: Scrubber, delegate: MetricExporter) -> None:
-        super().__init__()
+        super().__init__(  # the reader asks the outermost exporter: pass the OTLP preferences on
+            preferred_temporality=delegate._preferred_temporality,
+            preferred_aggregation=delegate._preferred_aggregation,
+        )
         self._scrubber = scrubber
         self._delegate = delegate
 

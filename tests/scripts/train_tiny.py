@@ -10,13 +10,16 @@ Options:
   --step-sleep S      a TrainerCallback sleeps S seconds after every step (a slow run to signal)
   --samples N, --epochs N
 
-Prints on stdout: ``RUN_ID <id> <rank>`` after init, ``STEP <n>`` after each step, and
-``DONE <loss>`` when training returns.
+Prints on stdout: ``RUN_ID <id> <rank>`` after init, ``STEP <n>`` after each step,
+``DONE <loss> <instrumented>`` when training returns (instrumented: whether ``init()`` added
+the Trainer callback), and ``HOOKS_DONE <seconds>`` once every exit hook has run (the time
+from training's end, before the interpreter's own teardown).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import sys
 import tempfile
 import time
@@ -31,6 +34,12 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--epochs", type=float, default=1)
     args = parser.parse_args()
+
+    # Registered first, so it runs after every other exit hook (otel-axolotl's included).
+    training_done: list[float] = []
+    atexit.register(
+        lambda: training_done and print("HOOKS_DONE", time.monotonic() - training_done[0], flush=True)
+    )
 
     import torch
     from transformers import Trainer, TrainerCallback
@@ -86,7 +95,9 @@ def main() -> int:
             callbacks=[Progress()],
         )
         result = trainer.train()
-    print("DONE", result.training_loss, flush=True)
+    training_done.append(time.monotonic())
+    instrumented = any(type(c).__name__ == "TelemetryCallback" for c in trainer.callback_handler.callbacks)
+    print("DONE", result.training_loss, instrumented, flush=True)
     return 0
 
 

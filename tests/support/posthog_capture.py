@@ -135,6 +135,14 @@ class PostHogCaptureServer:
         with self._cond:
             return [event for request in self._requests for event in request.events]
 
+    @property
+    def ingested_events(self) -> list[dict[str, Any]]:
+        """The events PostHog would have ingested: those of requests it did not refuse with an
+        error status. A 'silent' request counts (the server took it, the answer never came),
+        the worst case for duplicates; PostHog keeps one event per ``uuid``."""
+        with self._cond:
+            return [e for r in self._requests if not isinstance(r.mode, int) for e in r.events]
+
     def set_mode(self, mode: Mode, *, delay: float = 0.0) -> None:
         """``"ok"``, ``"silent"``, ``"slow"`` (with ``delay`` seconds) or an HTTP status code."""
         if mode not in ("ok", "silent", "slow") and not isinstance(mode, int):

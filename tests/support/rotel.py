@@ -68,12 +68,37 @@ class Received:
     metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
+Mode = str | int
+"""``"ok"``; ``"silent"`` (takes the request, never answers until closed); ``"slow"`` (records,
+answers after ``delay`` seconds); or an HTTP status to answer with (on gRPC, its OTLP twin)."""
+
+# The OTLP specification pairs these: 429/503 are retryable on both transports, 400/500 are not.
+GRPC_STATUS_FOR_HTTP = {
+    400: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+_SIGNAL_PATHS = {"traces": "/v1/traces", "logs": "/v1/logs", "metrics": "/v1/metrics"}
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True  # handlers held by 'silent' must not keep the test process alive
+
+
 class OtlpRecorder:
-    """OTLP/HTTP protobuf receiver that records and decodes what arrives."""
+    """OTLP receiver (HTTP always, gRPC on demand) that records and decodes what arrives, and
+    can misbehave on request (``set_mode``) as a collector under load or a hung one would."""
 
     def __init__(self) -> None:
         self.received = Received()
+        self.attempts = 0  # requests that reached us, answered or not
         self._cond = threading.Condition()
+        self._mode: Mode = "ok"
+        self._delay = 0.0
+        self._closing = threading.Event()
+        self._grpc_server: Any = None
+        self.grpc_endpoint = ""
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -84,20 +109,94 @@ class OtlpRecorder:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                try:
-                    recorder._decode(self.path, body)
-                    self.send_response(200)
-                except Exception:
-                    self.send_response(400)
+                status = recorder._serve(self.path, body)
+                if status is None:
+                    return  # silent: the connection stays open and unanswered
+                self.send_response(status)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _HttpServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
+
+    def set_mode(self, mode: Mode, *, delay: float = 0.0) -> None:
+        if mode not in ("ok", "silent", "slow") and not (isinstance(mode, int) and 400 <= mode < 600):
+            raise ValueError(f"unknown mode {mode!r}")
+        with self._cond:
+            self._mode, self._delay = mode, delay
+
+    def _serve(self, path: str, body: bytes) -> int | None:
+        """The HTTP status to answer ``body`` with, after recording it; None: never answer."""
+        with self._cond:
+            self.attempts += 1
+            mode, delay = self._mode, self._delay
+        if mode == "silent":
+            self._closing.wait()
+            return None
+        if isinstance(mode, int):
+            return mode
+        try:
+            self._decode(path, body)
+        except Exception:
+            return 400
+        if mode == "slow":
+            self._closing.wait(delay)
+        return 200
+
+    def start_grpc(self) -> str:
+        """Also receive OTLP over gRPC (the same modes); returns its endpoint URL."""
+        from concurrent import futures
+
+        import grpc
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+        recorder = self
+
+        def export(signal: str, response: Any) -> Callable[..., Any]:
+            def handler(_self: Any, request: Any, context: Any) -> Any:
+                status = recorder._serve(_SIGNAL_PATHS[signal], request.SerializeToString())
+                if status is None:
+                    context.abort(grpc.StatusCode.UNAVAILABLE, "closed while silent")
+                if status != 200:
+                    name = GRPC_STATUS_FOR_HTTP.get(int(status or 500), "INTERNAL")
+                    context.abort(getattr(grpc.StatusCode, name), f"told to answer {status}")
+                return response()
+
+            return handler
+
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+        for signal, base, add, response in (
+            (
+                "traces",
+                trace_service_pb2_grpc.TraceServiceServicer,
+                trace_service_pb2_grpc.add_TraceServiceServicer_to_server,
+                trace_service_pb2.ExportTraceServiceResponse,
+            ),
+            (
+                "logs",
+                logs_service_pb2_grpc.LogsServiceServicer,
+                logs_service_pb2_grpc.add_LogsServiceServicer_to_server,
+                logs_service_pb2.ExportLogsServiceResponse,
+            ),
+            (
+                "metrics",
+                metrics_service_pb2_grpc.MetricsServiceServicer,
+                metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server,
+                metrics_service_pb2.ExportMetricsServiceResponse,
+            ),
+        ):
+            add(type(f"{signal}Servicer", (base,), {"Export": export(signal, response)})(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        self._grpc_server = server
+        self.grpc_endpoint = f"http://127.0.0.1:{port}"
+        return self.grpc_endpoint
 
     def _decode(self, path: str, body: bytes) -> None:
         from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -140,6 +239,7 @@ class OtlpRecorder:
                                     "body": _any_value(rec.body),
                                     "attributes": attrs(rec.attributes),
                                     "trace_id": rec.trace_id.hex(),
+                                    "time_unix_nano": rec.time_unix_nano,
                                     "resource": resource,
                                 }
                             )
@@ -156,6 +256,8 @@ class OtlpRecorder:
                                     "name": m.name,
                                     "unit": m.unit,
                                     "kind": kind,
+                                    # 1 = delta, 2 = cumulative; gauges have none (0)
+                                    "temporality": getattr(getattr(m, kind), "aggregation_temporality", 0),
                                     "points": [_point(kind, p) for p in points],
                                     "resource": resource,
                                 }
@@ -173,6 +275,9 @@ class OtlpRecorder:
         return True
 
     def close(self) -> None:
+        self._closing.set()  # releases 'silent' and 'slow' handlers
+        if self._grpc_server is not None:
+            self._grpc_server.stop(0)
         self.server.shutdown()
         self.server.server_close()
 
@@ -219,6 +324,13 @@ class Rotel:
             self.stop()
             raise
         return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed or OOM-killed collector: no goodbye to its clients."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.stop()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
@@ -56,3 +58,38 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
         text=True,
         cwd=REPO,
     )
+
+
+@dataclass
+class TrainingRun:
+    """What ``train_tiny.py`` reported, and how long its exit took."""
+
+    loss: float
+    instrumented: bool
+    hooks_seconds: float  # training's end -> every exit hook done
+    exit_seconds: float  # training's end -> process gone
+    output: str
+
+
+def run_training(env: dict[str, str], *args: str, timeout: float = 120.0) -> TrainingRun:
+    """Run ``train_tiny.py`` to the end and time its exit from the moment training returned."""
+    proc = start([str(TRAIN_TINY), *args], env)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    done_at = 0.0
+    deadline = time.monotonic() + timeout
+    for line in proc.stdout:  # merged with stderr: the Trainer's own lines come too
+        lines.append(line)
+        if line.startswith("DONE"):
+            done_at = time.monotonic()
+        if time.monotonic() > deadline:
+            proc.kill()
+            break
+    proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    exit_seconds = time.monotonic() - done_at
+    output = "".join(lines)
+    assert proc.returncode == 0, output[-4000:]
+    done = [line.split() for line in lines if line.startswith("DONE")]
+    hooks = [line.split() for line in lines if line.startswith("HOOKS_DONE")]
+    assert done and hooks, "training must complete and the exit hooks must run\n" + output[-4000:]
+    return TrainingRun(float(done[0][1]), done[0][2] == "True", float(hooks[0][1]), exit_seconds, output)

@@ -1,0 +1,223 @@
+"""The fault suite: the collector and PostHog misbehave, training does not notice.
+
+Each case is a real tiny ``transformers.Trainer`` run in a child process, auto-instrumented by
+``otel_axolotl.init()``, with BOTH backends failing the same way at once: refusing
+connections, taking requests and never answering, answering 4xx/5xx (429/503 are the
+retryable ones), or answering slowly; over OTLP/HTTP and OTLP/gRPC. Then the backends come
+back and ``otel-axolotl flush`` (the same replay a next start does) delivers what the run
+kept, each item exactly once. Finally the real rotel collector is SIGKILLed mid-run and
+restarted on the same ports.
+
+What every case asserts, against an uninstrumented run of the same script:
+- training completes, with the same loss, and no exception reaches user code;
+- every exit hook (otel-axolotl's, the PostHog exporter's) is done within 2.5 s of training's
+  end (the 2 s deadline plus scheduling), and the interpreter's own teardown afterwards is no
+  slower than without telemetry (+2 s slack: unloading torch alone takes 1.5-3 s here);
+- after the backends come back: one ``axolotl.run`` span, one ``train-start`` and one
+  ``train-end`` at the collector and at PostHog, no span or event twice, nothing left spooled.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_axolotl import semconv as sc
+from tests.support.posthog_capture import PostHogCaptureServer, refused_url
+from tests.support.rotel import OtlpRecorder, Received, Rotel
+from tests.support.scripts import REPO, TRAIN_TINY, TrainingRun, child_env, run_training, start
+
+pytestmark = [pytest.mark.e2e]
+
+API_KEY = "phc_test_project_key"
+SLOW_SECONDS = 0.5
+"""Per request: slower than a healthy backend, quicker than the exit deadline."""
+
+HTTP_MODES: list[Any] = ["refused", "silent", 400, 413, 429, 500, 503, "slow"]
+GRPC_MODES: list[Any] = ["refused", "silent", 429, 500, 503, "slow"]  # 429/500/503 as their gRPC codes
+LONG_RUN = ("--samples", "16", "--epochs", "12")  # 2 steps an epoch: many spans to lose
+CASES = [("http/protobuf", m) for m in HTTP_MODES] + [("grpc", m) for m in GRPC_MODES]
+
+
+@pytest.fixture(scope="module")
+def uninstrumented(tmp_path_factory: pytest.TempPathFactory) -> TrainingRun:
+    """The same script with telemetry off: the loss to match, and the interpreter's teardown."""
+    run = run_training(child_env(tmp_path_factory.mktemp("spool"), DO_NOT_TRACK="1"))
+    assert not run.instrumented
+    return run
+
+
+def _spool_files(spool: Path) -> dict[str, list[Path]]:
+    return {name: sorted((spool / name).glob("*.jsonl")) for name in ("otlp", "posthog")}
+
+
+def _flush(env: dict[str, str]) -> str:
+    """``otel-axolotl flush``: what the next start does in the background, on demand."""
+    result = subprocess.run(
+        [sys.executable, "-m", "otel_axolotl.cli", "flush", "--timeout", "30"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def _assert_exit_bounded(run: TrainingRun, uninstrumented: TrainingRun) -> None:
+    bare = uninstrumented
+    print(f"EXIT-TIMING hooks={run.hooks_seconds:.2f}s exit={run.exit_seconds:.2f}s "
+          f"(bare: hooks={bare.hooks_seconds:.2f}s exit={bare.exit_seconds:.2f}s)")  # fmt: skip
+    assert run.hooks_seconds < 2.5, f"exit hooks took {run.hooks_seconds:.2f} s after training"
+    teardown, baseline = (
+        run.exit_seconds - run.hooks_seconds,
+        uninstrumented.exit_seconds - uninstrumented.hooks_seconds,
+    )
+    assert teardown < baseline + 2.0, (
+        f"teardown {teardown:.2f} s after the hooks; without telemetry {baseline:.2f} s"
+    )
+
+
+def _assert_training_untouched(run: TrainingRun, uninstrumented: TrainingRun) -> None:
+    assert run.instrumented, "init() must have added the Trainer callback"
+    assert run.loss == uninstrumented.loss, "telemetry must not change training"
+    assert "Traceback" not in run.output, run.output[-4000:]
+
+
+def _assert_each_once(received: Received, run_id: str) -> None:
+    """One run span, each lifecycle event once, no span and no event twice."""
+    span_ids = Counter(s["span_id"] for s in received.spans)
+    assert [i for i, n in span_ids.items() if n > 1] == [], "a span arrived twice"
+    runs = [s for s in received.spans if s["name"] == sc.SPAN_RUN]
+    assert len(runs) == 1 and runs[0]["trace_id"] == run_id, [s["name"] for s in received.spans]
+    events = Counter(
+        (log["event_name"], log["time_unix_nano"], repr(log["attributes"])) for log in received.logs
+    )
+    assert [e for e, n in events.items() if n > 1] == [], "an event arrived twice"
+    names = Counter(log["event_name"] for log in received.logs)
+    assert names[sc.EVENT_TRAIN_START] == 1 and names[sc.EVENT_TRAIN_END] == 1, names
+
+
+def _assert_posthog_each_once(posthog: PostHogCaptureServer) -> None:
+    """PostHog keeps one event per uuid: a copy sent again (after a request that was taken but
+    never answered) must carry the same uuid and the same content, or it would count twice."""
+    by_uuid: dict[str, dict[str, Any]] = {}
+    for event in posthog.ingested_events:
+        first = by_uuid.setdefault(event["uuid"], event)
+        same = (first["event"], first["properties"]) == (event["event"], event["properties"])
+        assert same, f"{event['uuid']} was sent again with other content"
+    names = Counter(e["event"] for e in by_uuid.values())
+    assert names[sc.EVENT_TRAIN_START] == 1 and names[sc.EVENT_TRAIN_END] == 1, names
+
+
+def _run_id(run: TrainingRun) -> str:
+    return next(line.split()[1] for line in run.output.splitlines() if line.startswith("RUN_ID"))
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("protocol", "mode"), CASES, ids=[f"{p.split('/')[0]}-{m}" for p, m in CASES])
+def test_training_survives_collector_and_posthog_failing_together(
+    protocol: str,
+    mode: Any,
+    otlp_recorder: OtlpRecorder,
+    posthog_server: PostHogCaptureServer,
+    uninstrumented: TrainingRun,
+    tmp_path: Path,
+) -> None:
+    collector = otlp_recorder.start_grpc() if protocol == "grpc" else otlp_recorder.url
+    if mode != "refused":
+        otlp_recorder.set_mode(mode, delay=SLOW_SECONDS)
+        posthog_server.set_mode(mode, delay=SLOW_SECONDS)
+
+    def env_for(otlp: str, posthog: str) -> dict[str, str]:
+        return child_env(
+            tmp_path / "spool",
+            AXOLOTL_DO_NOT_TRACK="0",
+            OTEL_AXOLOTL_POSTHOG_API_KEY=API_KEY,
+            OTEL_AXOLOTL_POSTHOG_HOST=posthog,
+            OTEL_EXPORTER_OTLP_ENDPOINT=otlp,
+            OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+        )
+
+    refused = refused_url()
+    run = run_training(
+        env_for(refused, refused) if mode == "refused" else env_for(collector, posthog_server.url)
+    )
+    _assert_training_untouched(run, uninstrumented)
+    _assert_exit_bounded(run, uninstrumented)
+
+    kept = _spool_files(tmp_path / "spool")
+    if mode != "slow":
+        assert kept["otlp"] and kept["posthog"], f"nothing was delivered, so both spools hold the run: {kept}"
+        assert otlp_recorder.received.spans == []
+
+    # The backends come back; the next start (here: `otel-axolotl flush`) sends what was kept.
+    otlp_recorder.set_mode("ok")
+    posthog_server.set_mode("ok")
+    report = _flush(env_for(collector, posthog_server.url))
+    assert _spool_files(tmp_path / "spool") == {"otlp": [], "posthog": []}, report
+    _assert_each_once(otlp_recorder.received, _run_id(run))
+    _assert_posthog_each_once(posthog_server)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_a_collector_killed_and_restarted_mid_run_loses_nothing_and_duplicates_nothing(
+    protocol: str, otlp_recorder: OtlpRecorder, uninstrumented: TrainingRun, tmp_path: Path
+) -> None:
+    """rotel is SIGKILLed after the first epoch, restarted on the same ports once the run has
+    spooled what it could not send; training goes on throughout. Whatever the restarted
+    collector did not get during the run arrives with the next start, exactly once."""
+    spool = tmp_path / "spool"
+    collector = Rotel(otlp_recorder).start()
+    endpoint = collector.grpc_endpoint if protocol == "grpc" else collector.http_endpoint
+    env = child_env(
+        spool,
+        DO_NOT_TRACK="1",  # OTLP only: the user's own collector, no product telemetry
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+        OTEL_EXPORTER_OTLP_TIMEOUT="1",  # seconds per export: fail fast while it is down
+    )
+    proc = start([str(TRAIN_TINY), *LONG_RUN, "--step-sleep", "0.4"], env)
+    received = otlp_recorder.received
+    try:
+        epoch_spans = lambda r: len([s for s in r.spans if s["name"] == sc.SPAN_EPOCH])  # noqa: E731
+        assert otlp_recorder.wait_for(lambda r: epoch_spans(r) >= 1, 60), "the first epoch reached rotel"
+        collector.kill()
+        down_since = time.monotonic()
+        while not list((spool / "otlp").glob("*.traces.*.jsonl")) and time.monotonic() - down_since < 20:
+            time.sleep(0.1)
+        assert list((spool / "otlp").glob("*.traces.*.jsonl")), (
+            "spans ended while rotel was down were spooled"
+        )
+        assert proc.poll() is None, "training still runs: the outage must end mid-run"
+        collector = Rotel(otlp_recorder, collector.grpc_port, collector.http_port).start()
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, output[-4000:]
+    assert "Traceback" not in output, output[-4000:]
+    done = next(line.split() for line in output.splitlines() if line.startswith("DONE"))
+    hooks = next(line.split() for line in output.splitlines() if line.startswith("HOOKS_DONE"))
+    baseline = run_training(child_env(tmp_path / "off", DO_NOT_TRACK="1"), *LONG_RUN)
+    assert done[2] == "True" and float(done[1]) == baseline.loss, "same training as without telemetry"
+    assert float(hooks[1]) < 2.5, f"exit hooks took {hooks[1]} s after training"
+    restarted_got = epoch_spans(received)
+    assert restarted_got >= 2, "epochs after the restart went straight to the restarted collector"
+
+    _flush(env)
+    collector.stop()
+    assert _spool_files(spool)["otlp"] == []
+    run_id = next(line.split()[1] for line in output.splitlines() if line.startswith("RUN_ID"))
+    _assert_each_once(received, run_id)
+    epochs = [s["attributes"][sc.ATTR_EPOCH] for s in received.spans if s["name"] == sc.SPAN_EPOCH]
+    assert len(epochs) == len(set(epochs)) == 12, f"every epoch span exactly once: {sorted(epochs)}"
