@@ -6,10 +6,14 @@ this one class, so their metric names, units and attributes cannot drift apart.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping
 from typing import Any
 
 from . import semconv as sc
+
+STEP_BATCH = 64
+"""Step durations buffered before they are recorded into the histogram together."""
 
 
 def _spec(name: str) -> tuple[str, str, str]:
@@ -47,6 +51,7 @@ class TrainingInstruments:
         meter.create_observable_counter(name, callbacks=[self._observe_steps], unit=unit, description=brief)
         name, unit, brief = _spec(sc.METRIC_TRAIN_STEP_DURATION)
         self._step_duration = meter.create_histogram(name, unit=unit, description=brief)
+        self._pending_durations: collections.deque[float] = collections.deque()
 
     def record_logs(self, logs: Mapping[str, Any]) -> None:
         """Record whatever known numbers a trainer's log dict carries; ignore the rest."""
@@ -61,6 +66,24 @@ class TrainingInstruments:
         return [Observation(self._steps, self.attributes)]
 
     def record_step(self, duration_seconds: float | None) -> None:
+        """Hot path: an increment and an append. The SDK's ``Histogram.record`` costs ~40 us
+        right after a training step (its code has left the CPU caches by then) against ~5 us
+        in a loop, so durations are recorded in batches of STEP_BATCH."""
         self._steps += 1
         if duration_seconds is not None and duration_seconds >= 0:
-            self._step_duration.record(duration_seconds, self.attributes)
+            pending = self._pending_durations
+            pending.append(duration_seconds)
+            if len(pending) >= STEP_BATCH:
+                self.record_pending()
+
+    def record_pending(self) -> None:
+        """Record the buffered step durations. Called every STEP_BATCH steps, at epoch and run
+        ends, and before every flush and shutdown; safe from any thread (``popleft`` is atomic,
+        so a duration appended meanwhile is recorded now or by the next call, never lost)."""
+        pending, record, attributes = self._pending_durations, self._step_duration.record, self.attributes
+        while True:
+            try:
+                duration = pending.popleft()
+            except IndexError:
+                return
+            record(duration, attributes)

@@ -349,6 +349,7 @@ class TelemetryManager:
 
     def end_run(self, status: str = "completed", error: BaseException | None = None) -> None:
         """End the run span once: completed, failed (with the sanitized error) or interrupted."""
+        self._record_pending_steps()
         with self._lock:
             span, self._run_span = self._run_span, None
         if span is None:
@@ -480,9 +481,19 @@ class TelemetryManager:
         self._tracer = self._meter = self._event_logger = self._instruments = None
 
     # -- lifecycle --------------------------------------------------------------------------
+    def _record_pending_steps(self) -> None:
+        """Step durations are recorded in batches (``instruments.record_step``): record the rest."""
+        instruments = self._instruments
+        if instruments is not None:
+            try:
+                instruments.record_pending()
+            except Exception:
+                _logger.debug("otel-axolotl: recording step durations failed", exc_info=True)
+
     def force_flush(self, timeout: float | None = None) -> bool:
         if not self.active:
             return True
+        self._record_pending_steps()
         return bool(
             self._pipeline.force_flush(self.settings.shutdown_timeout if timeout is None else timeout)
         )
