@@ -7,6 +7,7 @@ this one class, so their metric names, units and attributes cannot drift apart.
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,10 +41,16 @@ class TrainingInstruments:
 
     def __init__(self, meter: Any, attributes: Mapping[str, Any]) -> None:
         self.attributes = dict(attributes)
-        self._gauges = {}
-        for metric in set(self.LOGGED_GAUGES.values()):
+        # Logged values are read by the metric reader's thread too: a log costs a dict update
+        # instead of a ~60 us synchronous gauge update per key (cold caches after a step).
+        # A gauge is a last value either way; this one is reported at every export until the
+        # next log.
+        self._last_values: dict[str, float] = {}
+        for metric in sorted(set(self.LOGGED_GAUGES.values())):
             name, unit, brief = _spec(metric)
-            self._gauges[metric] = meter.create_gauge(name, unit=unit, description=brief)
+            meter.create_observable_gauge(
+                name, callbacks=[functools.partial(self._observe_gauge, metric)], unit=unit, description=brief
+            )
         # The step count is read by the metric reader's thread: on the training thread a step
         # costs one integer increment instead of a ~15 us synchronous counter update.
         self._steps = 0
@@ -54,11 +61,17 @@ class TrainingInstruments:
         self._pending_durations: collections.deque[float] = collections.deque()
 
     def record_logs(self, logs: Mapping[str, Any]) -> None:
-        """Record whatever known numbers a trainer's log dict carries; ignore the rest."""
+        """Keep whatever known numbers a trainer's log dict carries; ignore the rest."""
         for key, value in logs.items():
             metric = self.LOGGED_GAUGES.get(key)
             if metric is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-                self._gauges[metric].set(float(value), self.attributes)
+                self._last_values[metric] = float(value)
+
+    def _observe_gauge(self, metric: str, options: Any) -> Any:
+        from opentelemetry.metrics import Observation
+
+        value = self._last_values.get(metric)
+        return [] if value is None else [Observation(value, self.attributes)]
 
     def _observe_steps(self, options: Any) -> Any:
         from opentelemetry.metrics import Observation

@@ -10,6 +10,7 @@ never imports torch.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -94,10 +95,19 @@ def allocated_accelerator_memory() -> dict[int, int]:
     return {}
 
 
+_process: Any = None
+
+
 def _rss() -> int:
+    """This process's resident memory. The psutil handle is kept (building one reads /proc
+    twice); a forked child, with another pid, builds its own."""
+    global _process
     import psutil
 
-    return int(psutil.Process().memory_info().rss)
+    process = _process
+    if process is None or process.pid != os.getpid():
+        process = _process = psutil.Process()
+    return int(process.memory_info().rss)
 
 
 class RuntimeMetricsTracker:
