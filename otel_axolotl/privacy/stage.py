@@ -124,8 +124,8 @@ class Scrubber:
             if privacy is None:  # secrets-only: keep the key, but a key can hide a secret too
                 clean_key = scrub_text(key, self.level, counter)
                 result[clean_key] = self._open(key, value, counter)
-            elif privacy == "public":
-                result[key] = self._leaf(key, value, counter)
+            elif privacy == "public":  # the common case, inlined: numbers pass as they are
+                result[key] = value if value.__class__ in _PRIMITIVES else self._leaf(key, value, counter)
             elif privacy == "whitelisted-name":
                 result[key] = (
                     self.whitelist.filter_name(value, self.level, counter)
