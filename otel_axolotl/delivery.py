@@ -139,13 +139,14 @@ class GuardedMetricExporter(MetricExporter):
     Some exporters raise instead of returning FAILURE (OTLP/HTTP on SDK 1.39 raises
     ``ConnectionError`` on a refused connection), and the SDK's reader then prints a traceback
     into the training log at every interval. Here it is one warning per destination and
-    exception type, then FAILURE; metrics are cumulative, so the next export that gets
-    through carries the totals."""
+    exception type, then FAILURE. With the default cumulative temporality the next export that
+    gets through carries the totals; with delta (``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``)
+    the failed interval is lost."""
 
     def __init__(self, destination: str, delegate: MetricExporter) -> None:
         super().__init__(
-            preferred_temporality=delegate._preferred_temporality,
-            preferred_aggregation=delegate._preferred_aggregation,
+            preferred_temporality=getattr(delegate, "_preferred_temporality", None),
+            preferred_aggregation=getattr(delegate, "_preferred_aggregation", None),
         )
         self.destination = destination
         self.delegate = delegate
@@ -340,8 +341,9 @@ class Delivery:
     def shutdown(self, timeout_s: float | None = None) -> bool:
         """Flush, stop the worker, shut the exporter down (which also ends the OTLP exporters'
         retry back-off). What is still queued stays queued for :meth:`spool_leftovers`.
-        Only the first call does anything, so a provider's shutdown after the pipeline's is free.
-        True when everything queued was delivered (or spooled on failure) in time."""
+        Only the first call does anything (later calls return True), so a provider's shutdown
+        after the pipeline's is free. True when everything queued was delivered (or spooled on
+        failure) in time."""
         with self._lock:
             if self._shut or self._closed:
                 return True
@@ -349,14 +351,20 @@ class Delivery:
         flushed = self.flush(self._export_timeout_s if timeout_s is None else timeout_s)
         with self._lock:
             self._stopping = True
+            exporting = bool(self._inflight)
         self._wake.set()
+        if exporting:
+            # Its answer may still come while the process lives (and then the batch's spool
+            # copy is deleted); shutting the exporter down would cancel a gRPC call the
+            # collector may already have taken. The worker is a daemon: it cannot hold exit.
+            return flushed
         try:
             self.exporter.shutdown()
         except Exception:
             _logger.debug("otel-axolotl: %s exporter shutdown failed", self.destination, exc_info=True)
         return flushed
 
-    def spool_leftovers(self) -> int:
+    def spool_leftovers(self, write_wait_s: float = LEFTOVERS_WRITE_WAIT_S) -> int:
         """At the exit deadline: close, and keep what is still queued or in flight. How many.
 
         The batch in flight goes to a file of its own: if its abandoned export still succeeds
@@ -364,7 +372,7 @@ class Delivery:
         it again. (An export the backend accepts after this process is gone is the one case
         left where an item can arrive twice.)"""
         # A failed batch the worker is writing right now must be on disk before we return.
-        writing_done = self._write_lock.acquire(timeout=LEFTOVERS_WRITE_WAIT_S)
+        writing_done = self._write_lock.acquire(timeout=max(0.0, write_wait_s))
         try:
             return self._spool_leftovers_locked()
         finally:
@@ -373,6 +381,8 @@ class Delivery:
 
     def _spool_leftovers_locked(self) -> int:
         with self._lock:
+            if self._closed:  # done already: keep the record of the abandoned batch
+                return 0
             self._closed = True
             inflight, queued = self._inflight, list(self._queue)
             self._inflight = []

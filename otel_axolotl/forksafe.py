@@ -72,8 +72,8 @@ class ForkSafeMetricExporter(MetricExporter):
 
     def __init__(self, delegate: MetricExporter) -> None:
         super().__init__(  # the reader asks the outermost exporter: pass the OTLP preferences on
-            preferred_temporality=delegate._preferred_temporality,
-            preferred_aggregation=delegate._preferred_aggregation,
+            preferred_temporality=getattr(delegate, "_preferred_temporality", None),
+            preferred_aggregation=getattr(delegate, "_preferred_aggregation", None),
         )
         self.delegate = delegate
         self._pid = os.getpid()

@@ -14,7 +14,9 @@ from typing import Any
 from . import semconv as sc
 
 STEP_BATCH = 64
-"""Step durations buffered before they are recorded into the histogram together."""
+"""Step durations buffered before they are recorded into the histogram together..."""
+STEP_BATCH_SECONDS = 5.0
+"""...or as soon as the buffered steps took this long: with slow steps, no export waits long."""
 
 
 def _spec(name: str) -> tuple[str, str, str]:
@@ -59,6 +61,7 @@ class TrainingInstruments:
         name, unit, brief = _spec(sc.METRIC_TRAIN_STEP_DURATION)
         self._step_duration = meter.create_histogram(name, unit=unit, description=brief)
         self._pending_durations: collections.deque[float] = collections.deque()
+        self._pending_seconds = 0.0  # their sum: slow steps are recorded without waiting for a batch
 
     def record_logs(self, logs: Mapping[str, Any]) -> None:
         """Keep whatever known numbers a trainer's log dict carries; ignore the rest."""
@@ -81,12 +84,13 @@ class TrainingInstruments:
     def record_step(self, duration_seconds: float | None) -> None:
         """Hot path: an increment and an append. The SDK's ``Histogram.record`` costs ~40 us
         right after a training step (its code has left the CPU caches by then) against ~5 us
-        in a loop, so durations are recorded in batches of STEP_BATCH."""
+        in a loop, so durations are recorded in batches (STEP_BATCH steps or STEP_BATCH_SECONDS)."""
         self._steps += 1
         if duration_seconds is not None and duration_seconds >= 0:
             pending = self._pending_durations
             pending.append(duration_seconds)
-            if len(pending) >= STEP_BATCH:
+            self._pending_seconds += duration_seconds
+            if len(pending) >= STEP_BATCH or self._pending_seconds >= STEP_BATCH_SECONDS:
                 self.record_pending()
 
     def record_pending(self) -> None:
@@ -94,6 +98,7 @@ class TrainingInstruments:
         ends, and before every flush and shutdown; safe from any thread (``popleft`` is atomic,
         so a duration appended meanwhile is recorded now or by the next call, never lost)."""
         pending, record, attributes = self._pending_durations, self._step_duration.record, self.attributes
+        self._pending_seconds = 0.0
         while True:
             try:
                 duration = pending.popleft()

@@ -10,8 +10,8 @@ Per destination and signal, spans and events pass the privacy stage, then a ``De
 what is still queued when the exit deadline passes, goes to the destination's on-disk spool
 (``spool.py``), already scrubbed; the next pipeline for that destination sends it in the
 background (``otel-axolotl flush`` does it on demand). Drops are the
-``axolotl.telemetry.dropped`` metric. Metrics are not spooled: cumulative and periodic, the next
-successful export carries the totals.
+``axolotl.telemetry.dropped`` metric. Metrics are not spooled: cumulative (by default) and
+periodic, the next successful export carries the totals.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from . import semconv as sc
 from .delivery import (
+    LEFTOVERS_WRITE_WAIT_S,
     Delivery,
     DeliveryLogRecordProcessor,
     DeliverySpanProcessor,
@@ -60,6 +61,8 @@ MAX_QUEUE_SIZE = 2048
 MAX_EXPORT_BATCH_SIZE = 512
 SCHEDULE_DELAY_MILLIS = 1000
 EXPORT_TIMEOUT_MILLIS = 5000
+SPOOL_AT_EXIT_SECONDS = 1.0
+"""After the exit deadline, how long writing the leftovers to the spool may take at most."""
 REPLAY_TIMEOUT_SECONDS = 60.0
 """How long the background replay of an earlier run's spool may go on starting new files."""
 
@@ -230,13 +233,21 @@ class Pipeline:
         return self._replay_done.wait(timeout)
 
     def _spool_leftovers(self) -> None:
-        """After the deadline: whatever is still queued or in flight goes to the spool."""
+        """After the deadline: whatever is still queued or in flight goes to the spool, then the
+        providers are marked shut (the deliveries are closed, so that is all their shutdown
+        does now; spans and events recorded later are dropped, as after any shutdown)."""
         self._replay_stop.set()
+        waits_until = time.monotonic() + LEFTOVERS_WRITE_WAIT_S  # one wait for all deliveries
         for delivery in self.deliveries:
             try:
-                delivery.spool_leftovers()
+                delivery.spool_leftovers(waits_until - time.monotonic())
             except Exception:
                 _logger.debug("otel-axolotl: spooling at shutdown failed", exc_info=True)
+        for provider in (self.tracer_provider, self.logger_provider):
+            try:
+                provider.shutdown()
+            except Exception:
+                _logger.debug("otel-axolotl: provider shutdown failed", exc_info=True)
 
     def _lanes(self, deadline: float, *, stop: bool) -> list[list[Callable[[], object]]]:
         """One lane per delivery and one for the metric readers, run side by side: a
@@ -264,14 +275,9 @@ class Pipeline:
         """Flush every destination at once, then shut down, all within ``timeout`` seconds;
         what is left then goes to the spool."""
         finished = run_with_deadline(self._lanes(time.monotonic() + timeout, stop=True), timeout, "shutdown")
-        self._spool_leftovers()
-        # The deliveries are stopped or closed by now, so these only mark the providers shut
-        # (spans and events recorded later are dropped, as after any shutdown).
-        for provider in (self.tracer_provider, self.logger_provider):
-            try:
-                provider.shutdown()
-            except Exception:
-                _logger.debug("otel-axolotl: provider shutdown failed", exc_info=True)
+        # On a helper thread too: a signal handler runs this on the main thread, which the
+        # signal may have interrupted inside a delivery's lock.
+        run_with_deadline([[self._spool_leftovers]], SPOOL_AT_EXIT_SECONDS, "spool")
         return finished
 
 

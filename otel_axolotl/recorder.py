@@ -142,9 +142,9 @@ class RunRecorder:
     @guarded
     def epoch_end(self) -> None:
         if self._epoch_span is not None:
-            self.manager.instruments.record_pending()
             self.tracker.end_epoch(self.current_epoch)
             self._end_epoch_span()
+            self.manager.instruments.record_pending()
 
     def _end_epoch_span(self) -> None:
         span, self._epoch_span = self._epoch_span, None

@@ -113,3 +113,38 @@ def test_the_otlp_temporality_preference_survives_the_privacy_stage(
     assert received.wait_for(lambda r: any(m["name"] == "axolotl.train.steps" for m in r.metrics), 20)
     sums = [m for m in received.received.metrics if m["kind"] == "sum"]
     assert sums and {m["temporality"] for m in sums} == {temporality}
+
+
+def test_a_metric_exporter_without_the_base_class_state_still_works(monkeypatch):
+    """Embedders may pass their own exporter (``destinations=``); the wrappers must not need
+    the SDK base class's private attributes to build the pipeline."""
+    import otel_axolotl.loop
+    from otel_axolotl.destinations import Destination
+    from otel_axolotl.privacy.values import Level
+
+    class Bare:  # duck-typed, no MetricExporter.__init__
+        def __init__(self) -> None:
+            self.exported = 0
+
+        def export(self, metrics_data, timeout_millis=10_000, **kwargs):
+            from opentelemetry.sdk.metrics.export import MetricExportResult
+
+            self.exported += 1
+            return MetricExportResult.SUCCESS
+
+        def force_flush(self, timeout_millis=10_000):
+            return True
+
+        def shutdown(self, timeout_millis=30_000, **kwargs):
+            return None
+
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    monkeypatch.setenv("OTEL_AXOLOTL_HARDWARE_METRICS", "false")
+    bare = Bare()
+    manager = TelemetryManager(
+        destinations=[Destination("custom", Level.STRICT, metric_exporter=bare)], show_consent_notice=False
+    )
+    with otel_axolotl.loop.run(max_steps=1, manager=manager) as run, run.epoch(), run.step() as step:
+        step.log(loss=1.0)
+    assert manager.shutdown(timeout=5)
+    assert bare.exported >= 1

@@ -187,6 +187,7 @@ def test_a_collector_killed_and_restarted_mid_run_loses_nothing_and_duplicates_n
     )
     proc = start([str(TRAIN_TINY), *LONG_RUN, "--step-sleep", "0.4"], env)
     received = otlp_recorder.received
+    collectors = [collector]  # every rotel started here is stopped, whatever happens
     try:
         epoch_spans = lambda r: len([s for s in r.spans if s["name"] == sc.SPAN_EPOCH])  # noqa: E731
         assert otlp_recorder.wait_for(lambda r: epoch_spans(r) >= 1, 60), "the first epoch reached rotel"
@@ -198,12 +199,21 @@ def test_a_collector_killed_and_restarted_mid_run_loses_nothing_and_duplicates_n
             "spans ended while rotel was down were spooled"
         )
         assert proc.poll() is None, "training still runs: the outage must end mid-run"
-        collector = Rotel(otlp_recorder, collector.grpc_port, collector.http_port).start()
+        collector = Rotel(otlp_recorder, collector.grpc_port, collector.http_port)
+        collectors.append(collector)
+        collector.start()
         output, _ = proc.communicate(timeout=120)
+        otlp_recorder.wait_for(lambda r: epoch_spans(r) >= 2, 5)
+        straight_to_restarted = epoch_spans(received)
+
+        # The run's leftovers reach the restarted collector with the next start.
+        _flush(env)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+        for started in collectors:
+            started.stop()
     assert proc.returncode == 0, output[-4000:]
     assert "Traceback" not in output, output[-4000:]
     done = next(line.split() for line in output.splitlines() if line.startswith("DONE"))
@@ -211,11 +221,8 @@ def test_a_collector_killed_and_restarted_mid_run_loses_nothing_and_duplicates_n
     baseline = run_training(child_env(tmp_path / "off", DO_NOT_TRACK="1"), *LONG_RUN)
     assert done[2] == "True" and float(done[1]) == baseline.loss, "same training as without telemetry"
     assert float(hooks[1]) < 2.5, f"exit hooks took {hooks[1]} s after training"
-    restarted_got = epoch_spans(received)
-    assert restarted_got >= 2, "epochs after the restart went straight to the restarted collector"
+    assert straight_to_restarted >= 2, "epochs after the restart went straight to the restarted collector"
 
-    _flush(env)
-    collector.stop()
     assert _spool_files(spool)["otlp"] == []
     run_id = next(line.split()[1] for line in output.splitlines() if line.startswith("RUN_ID"))
     _assert_each_once(received, run_id)

@@ -61,3 +61,11 @@ def test_no_duration_is_lost_when_another_thread_records_the_pending_ones() -> N
     drainer.join()
     instruments.record_pending()
     assert _histogram_count(reader) == total
+
+
+def test_slow_steps_are_recorded_without_waiting_for_a_full_batch() -> None:
+    instruments, reader = _instruments()
+    instruments.record_step(1.0)
+    assert _histogram_count(reader) == 0
+    instruments.record_step(4.5)  # 5.5 s of steps pending: an export must not wait 62 more
+    assert _histogram_count(reader) == 2

@@ -314,8 +314,8 @@ class PrivacyMetricExporter(MetricExporter):
 
     def __init__(self, scrubber: Scrubber, delegate: MetricExporter) -> None:
         super().__init__(  # the reader asks the outermost exporter: pass the OTLP preferences on
-            preferred_temporality=delegate._preferred_temporality,
-            preferred_aggregation=delegate._preferred_aggregation,
+            preferred_temporality=getattr(delegate, "_preferred_temporality", None),
+            preferred_aggregation=getattr(delegate, "_preferred_aggregation", None),
         )
         self._scrubber = scrubber
         self._delegate = delegate

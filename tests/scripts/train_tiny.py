@@ -26,6 +26,13 @@ import time
 from typing import Any
 
 
+def report(*fields: object) -> None:
+    """One marker line in ONE write: stdout and stderr share the test's pipe, and ``print``
+    writes its pieces separately, so a warning from another thread could split the line."""
+    sys.stdout.write(" ".join(map(str, fields)) + "\n")
+    sys.stdout.flush()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=0)
@@ -37,9 +44,7 @@ def main() -> int:
 
     # Registered first, so it runs after every other exit hook (otel-axolotl's included).
     training_done: list[float] = []
-    atexit.register(
-        lambda: training_done and print("HOOKS_DONE", time.monotonic() - training_done[0], flush=True)
-    )
+    atexit.register(lambda: training_done and report("HOOKS_DONE", time.monotonic() - training_done[0]))
 
     import torch
     from transformers import Trainer, TrainerCallback
@@ -48,7 +53,7 @@ def main() -> int:
     from otel_axolotl.demo import build_model_and_data, training_arguments
 
     manager = otel_axolotl.init()
-    print("RUN_ID", manager.run_id, manager.rank.rank, flush=True)
+    report("RUN_ID", manager.run_id, manager.rank.rank)
 
     model, data, _ = build_model_and_data(samples=args.samples)
 
@@ -75,7 +80,7 @@ def main() -> int:
 
     class Progress(TrainerCallback):  # type: ignore[misc]
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            print("STEP", state.global_step, flush=True)
+            report("STEP", state.global_step)
             if sleep:
                 time.sleep(sleep)
 
@@ -97,7 +102,7 @@ def main() -> int:
         result = trainer.train()
     training_done.append(time.monotonic())
     instrumented = any(type(c).__name__ == "TelemetryCallback" for c in trainer.callback_handler.callbacks)
-    print("DONE", result.training_loss, instrumented, flush=True)
+    report("DONE", result.training_loss, instrumented)
     return 0
 
 

@@ -129,13 +129,15 @@ class OtlpRecorder:
         with self._cond:
             self._mode, self._delay = mode, delay
 
-    def _serve(self, path: str, body: bytes) -> int | None:
-        """The HTTP status to answer ``body`` with, after recording it; None: never answer."""
+    def _serve(self, path: str, body: bytes, client_waiting: Callable[[], bool] = lambda: True) -> int | None:
+        """The HTTP status to answer ``body`` with, after recording it; None: never answer
+        (until we close, or the client gives up: a gRPC call can tell)."""
         with self._cond:
             self.attempts += 1
             mode, delay = self._mode, self._delay
         if mode == "silent":
-            self._closing.wait()
+            while client_waiting() and not self._closing.wait(0.1):
+                pass
             return None
         if isinstance(mode, int):
             return mode
@@ -160,7 +162,9 @@ class OtlpRecorder:
 
         def export(signal: str, response: Any) -> Callable[..., Any]:
             def handler(_self: Any, request: Any, context: Any) -> Any:
-                status = recorder._serve(_SIGNAL_PATHS[signal], request.SerializeToString())
+                status = recorder._serve(
+                    _SIGNAL_PATHS[signal], request.SerializeToString(), context.is_active
+                )
                 if status is None:
                     context.abort(grpc.StatusCode.UNAVAILABLE, "closed while silent")
                 if status != 200:

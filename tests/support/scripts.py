@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,24 +73,36 @@ class TrainingRun:
 
 
 def run_training(env: dict[str, str], *args: str, timeout: float = 120.0) -> TrainingRun:
-    """Run ``train_tiny.py`` to the end and time its exit from the moment training returned."""
+    """Run ``train_tiny.py`` to the end and time its exit from the moment training returned.
+
+    Lines are read on a thread, so a child that hangs without printing is still killed at
+    ``timeout``."""
     proc = start([str(TRAIN_TINY), *args], env)
-    assert proc.stdout is not None
     lines: list[str] = []
-    done_at = 0.0
-    deadline = time.monotonic() + timeout
-    for line in proc.stdout:  # merged with stderr: the Trainer's own lines come too
-        lines.append(line)
-        if line.startswith("DONE"):
-            done_at = time.monotonic()
-        if time.monotonic() > deadline:
+    done_at: list[float] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # merged with stderr: the Trainer's own lines come too
+            if line.startswith("DONE"):
+                done_at.append(time.monotonic())
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
             proc.kill()
-            break
-    proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    exit_seconds = time.monotonic() - done_at
+            proc.wait(10)
+    gone_at = time.monotonic()
+    reader.join(10)
     output = "".join(lines)
     assert proc.returncode == 0, output[-4000:]
     done = [line.split() for line in lines if line.startswith("DONE")]
     hooks = [line.split() for line in lines if line.startswith("HOOKS_DONE")]
-    assert done and hooks, "training must complete and the exit hooks must run\n" + output[-4000:]
-    return TrainingRun(float(done[0][1]), done[0][2] == "True", float(hooks[0][1]), exit_seconds, output)
+    assert done and hooks and done_at, "training must complete and the exit hooks must run\n" + output[-4000:]
+    return TrainingRun(
+        float(done[0][1]), done[0][2] == "True", float(hooks[0][1]), gone_at - done_at[0], output
+    )
