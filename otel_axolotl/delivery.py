@@ -43,6 +43,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import semconv as sc
 from . import settings as _s
+from ._metric_wrapper import WrappingMetricExporter
 from .spool import Spool, SpoolFileError, SpoolVersionError
 
 try:  # the key every OpenTelemetry instrumentation checks; the SDK's own processors set it too
@@ -133,7 +134,7 @@ def deliver(exporter: Any, items: list[Any], timeout_s: float) -> bool:
         detach(token)
 
 
-class GuardedMetricExporter(MetricExporter):
+class GuardedMetricExporter(WrappingMetricExporter):
     """Metrics to one destination, never raising into the metric reader.
 
     Some exporters raise instead of returning FAILURE (OTLP/HTTP on SDK 1.39 raises
@@ -141,20 +142,15 @@ class GuardedMetricExporter(MetricExporter):
     into the training log at every interval. Here it is one warning per destination and
     exception type, then FAILURE. With the default cumulative temporality the next export that
     gets through carries the totals; with delta (``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``)
-    the failed interval is lost."""
+    the failed interval is lost. (The reader already suppresses instrumentation around export.)"""
 
     def __init__(self, destination: str, delegate: MetricExporter) -> None:
-        super().__init__(
-            preferred_temporality=getattr(delegate, "_preferred_temporality", None),
-            preferred_aggregation=getattr(delegate, "_preferred_aggregation", None),
-        )
+        super().__init__(delegate)
         self.destination = destination
-        self.delegate = delegate
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         try:
             return self.delegate.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
         except Exception as exc:
@@ -168,14 +164,6 @@ class GuardedMetricExporter(MetricExporter):
             )
             _logger.debug("otel-axolotl: metric export failed", exc_info=True)
             return MetricExportResult.FAILURE
-        finally:
-            detach(token)
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self.delegate.force_flush(timeout_millis=timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self.delegate.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
 class Delivery:

@@ -24,6 +24,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from ._metric_wrapper import WrappingMetricExporter
 from .destinations import Destination
 
 
@@ -67,15 +68,11 @@ class ForkSafeLogRecordExporter(LogRecordExporter):
             self.delegate.shutdown()
 
 
-class ForkSafeMetricExporter(MetricExporter):
+class ForkSafeMetricExporter(WrappingMetricExporter):
     """Exports in the process that built it; drops (reporting success) in a forked child."""
 
     def __init__(self, delegate: MetricExporter) -> None:
-        super().__init__(  # the reader asks the outermost exporter: pass the OTLP preferences on
-            preferred_temporality=getattr(delegate, "_preferred_temporality", None),
-            preferred_aggregation=getattr(delegate, "_preferred_aggregation", None),
-        )
-        self.delegate = delegate
+        super().__init__(delegate)
         self._pid = os.getpid()
 
     def export(

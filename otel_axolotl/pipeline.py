@@ -232,7 +232,7 @@ class Pipeline:
         """Whether the start-up replay of earlier spools is over (tests, `flush`)."""
         return self._replay_done.wait(timeout)
 
-    def _spool_leftovers(self) -> None:
+    def _after_deadline(self) -> None:
         """After the deadline: whatever is still queued or in flight goes to the spool, then the
         providers are marked shut (the deliveries are closed, so that is all their shutdown
         does now; spans and events recorded later are dropped, as after any shutdown)."""
@@ -277,7 +277,7 @@ class Pipeline:
         finished = run_with_deadline(self._lanes(time.monotonic() + timeout, stop=True), timeout, "shutdown")
         # On a helper thread too: a signal handler runs this on the main thread, which the
         # signal may have interrupted inside a delivery's lock.
-        run_with_deadline([[self._spool_leftovers]], SPOOL_AT_EXIT_SECONDS, "spool")
+        run_with_deadline([[self._after_deadline]], SPOOL_AT_EXIT_SECONDS, "spool")
         return finished
 
 

@@ -117,10 +117,6 @@ def _assert_posthog_each_once(posthog: PostHogCaptureServer) -> None:
     assert names[sc.EVENT_TRAIN_START] == 1 and names[sc.EVENT_TRAIN_END] == 1, names
 
 
-def _run_id(run: TrainingRun) -> str:
-    return next(line.split()[1] for line in run.output.splitlines() if line.startswith("RUN_ID"))
-
-
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize(("protocol", "mode"), CASES, ids=[f"{p.split('/')[0]}-{m}" for p, m in CASES])
 def test_training_survives_collector_and_posthog_failing_together(
@@ -163,7 +159,7 @@ def test_training_survives_collector_and_posthog_failing_together(
     posthog_server.set_mode("ok")
     report = _flush(env_for(collector, posthog_server.url))
     assert _spool_files(tmp_path / "spool") == {"otlp": [], "posthog": []}, report
-    _assert_each_once(otlp_recorder.received, _run_id(run))
+    _assert_each_once(otlp_recorder.received, run.run_id)
     _assert_posthog_each_once(posthog_server)
 
 
@@ -216,15 +212,13 @@ def test_a_collector_killed_and_restarted_mid_run_loses_nothing_and_duplicates_n
             started.stop()
     assert proc.returncode == 0, output[-4000:]
     assert "Traceback" not in output, output[-4000:]
-    done = next(line.split() for line in output.splitlines() if line.startswith("DONE"))
-    hooks = next(line.split() for line in output.splitlines() if line.startswith("HOOKS_DONE"))
+    run = TrainingRun.parse(output)
     baseline = run_training(child_env(tmp_path / "off", DO_NOT_TRACK="1"), *LONG_RUN)
-    assert done[2] == "True" and float(done[1]) == baseline.loss, "same training as without telemetry"
-    assert float(hooks[1]) < 2.5, f"exit hooks took {hooks[1]} s after training"
+    assert run.instrumented and run.loss == baseline.loss, "same training as without telemetry"
+    assert run.hooks_seconds < 2.5, f"exit hooks took {run.hooks_seconds} s after training"
     assert straight_to_restarted >= 2, "epochs after the restart went straight to the restarted collector"
 
     assert _spool_files(spool)["otlp"] == []
-    run_id = next(line.split()[1] for line in output.splitlines() if line.startswith("RUN_ID"))
-    _assert_each_once(received, run_id)
+    _assert_each_once(received, run.run_id)
     epochs = [s["attributes"][sc.ATTR_EPOCH] for s in received.spans if s["name"] == sc.SPAN_EPOCH]
     assert len(epochs) == len(set(epochs)) == 12, f"every epoch span exactly once: {sorted(epochs)}"

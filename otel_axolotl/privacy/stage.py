@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import Link, Status
 
 from .. import semconv as sc
+from .._metric_wrapper import WrappingMetricExporter
 from .stacktrace import sanitize_stack_trace
 from .tree import scrub_tree
 from .values import REDACTED, Level, RedactionCounter, scrub_text
@@ -306,19 +307,15 @@ class PrivacyLogRecordProcessor(LogRecordProcessor):
         return self._delegate.force_flush(timeout_millis)
 
 
-class PrivacyMetricExporter(MetricExporter):
+class PrivacyMetricExporter(WrappingMetricExporter):
     """Scrubs data point attributes and the resource before the wrapped exporter sees them.
 
     Attribute keys are already limited by a View at the provider; this is the value half.
     """
 
     def __init__(self, scrubber: Scrubber, delegate: MetricExporter) -> None:
-        super().__init__(  # the reader asks the outermost exporter: pass the OTLP preferences on
-            preferred_temporality=getattr(delegate, "_preferred_temporality", None),
-            preferred_aggregation=getattr(delegate, "_preferred_aggregation", None),
-        )
+        super().__init__(delegate)
         self._scrubber = scrubber
-        self._delegate = delegate
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
@@ -328,10 +325,4 @@ class PrivacyMetricExporter(MetricExporter):
         except Exception:
             _logger.debug("otel-axolotl: dropping metrics the privacy stage could not scrub", exc_info=True)
             return MetricExportResult.FAILURE
-        return self._delegate.export(clean, timeout_millis=timeout_millis, **kwargs)
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self._delegate.force_flush(timeout_millis=timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._delegate.shutdown(timeout_millis=timeout_millis, **kwargs)
+        return self.delegate.export(clean, timeout_millis=timeout_millis, **kwargs)

@@ -61,15 +61,32 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+def marker(output: str, name: str) -> list[str] | None:
+    """The fields after ``name`` on the first line ``train_tiny.py`` reported it, or None."""
+    for line in output.splitlines():
+        fields = line.split()
+        if fields and fields[0] == name:
+            return fields[1:]
+    return None
+
+
 @dataclass
 class TrainingRun:
     """What ``train_tiny.py`` reported, and how long its exit took."""
 
     loss: float
     instrumented: bool
+    run_id: str
     hooks_seconds: float  # training's end -> every exit hook done
-    exit_seconds: float  # training's end -> process gone
+    exit_seconds: float | None  # training's end -> process gone (None: not timed)
     output: str
+
+    @classmethod
+    def parse(cls, output: str, exit_seconds: float | None = None) -> TrainingRun:
+        """A finished run's markers; fails the test when training or the exit hooks did not end."""
+        done, hooks, run = (marker(output, name) for name in ("DONE", "HOOKS_DONE", "RUN_ID"))
+        assert done and hooks and run, "training must complete and the exit hooks must run\n" + output[-4000:]
+        return cls(float(done[0]), done[1] == "True", run[0], float(hooks[0]), exit_seconds, output)
 
 
 def run_training(env: dict[str, str], *args: str, timeout: float = 120.0) -> TrainingRun:
@@ -100,9 +117,5 @@ def run_training(env: dict[str, str], *args: str, timeout: float = 120.0) -> Tra
     reader.join(10)
     output = "".join(lines)
     assert proc.returncode == 0, output[-4000:]
-    done = [line.split() for line in lines if line.startswith("DONE")]
-    hooks = [line.split() for line in lines if line.startswith("HOOKS_DONE")]
-    assert done and hooks and done_at, "training must complete and the exit hooks must run\n" + output[-4000:]
-    return TrainingRun(
-        float(done[0][1]), done[0][2] == "True", float(hooks[0][1]), gone_at - done_at[0], output
-    )
+    assert done_at, "training must complete\n" + output[-4000:]
+    return TrainingRun.parse(output, gone_at - done_at[0])
