@@ -16,9 +16,11 @@ the PostHog exporter only enqueues in ``export`` and reports in ``force_flush`` 
 client really sent it. Everything else is spooled (or, with the spool off, counted as dropped).
 
 The training thread only appends to a deque under a lock. The worker is a daemon thread,
-exporter exceptions are caught, instrumentation is suppressed while exporting, and after a
-fork the child starts with an empty queue and its own worker (the parent's items are the
-parent's to deliver).
+exporter exceptions are caught, and instrumentation is suppressed while exporting. In a
+forked child (a DataLoader worker) a delivery is closed (``close_in_forked_child``, called
+by the pipeline: see ``forksafe``): the parent's items are the parent's to deliver, and what
+the child hands it is dropped and counted as ``forked``; no worker starts, no exporter is
+touched.
 """
 
 from __future__ import annotations
@@ -29,13 +31,13 @@ import logging
 import os
 import threading
 import time
-import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.context import Context, attach, detach, set_value
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.resources import Resource
@@ -43,13 +45,9 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import semconv as sc
 from . import settings as _s
+from ._logging import new_scope, once_in
 from ._metric_wrapper import WrappingMetricExporter
 from .spool import Spool, SpoolFileError, SpoolVersionError
-
-try:  # the key every OpenTelemetry instrumentation checks; the SDK's own processors set it too
-    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
-except ImportError:  # pragma: no cover - every supported API version has it
-    _SUPPRESS_INSTRUMENTATION_KEY = "suppress_instrumentation"
 
 _logger = logging.getLogger("otel_axolotl")
 
@@ -62,7 +60,10 @@ _REASONS = {
     "spool_full": "deleted from a full spool",
     "undelivered": "not delivered, and not kept in the spool",
     "shutdown": "arrived after shutdown",
+    "forked": "recorded in a forked child process",
 }
+_SILENT_REASONS = frozenset({"forked"})
+"""Counted, never logged: a DataLoader worker's stderr is the training log too."""
 
 
 class DropCounter:
@@ -71,16 +72,17 @@ class DropCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str, str], int] = {}
+        self._warn_once = once_in(new_scope("drops"), logging.WARNING)
 
     def add(self, destination: str, signal: str, reason: str, count: int = 1) -> None:
         if count <= 0:
             return
         key = (destination, signal, reason)
         with self._lock:
-            first = key not in self._counts
             self._counts[key] = self._counts.get(key, 0) + count
-        if first:
-            _logger.warning(
+        if reason not in _SILENT_REASONS:
+            self._warn_once(
+                ":".join(key),
                 "otel-axolotl: %d %s for the %s destination dropped (%s); further drops are counted "
                 "in the %s metric, not logged.",
                 count,
@@ -89,6 +91,10 @@ class DropCounter:
                 _REASONS.get(reason, reason),
                 sc.METRIC_TELEMETRY_DROPPED,
             )
+
+    def reinit_after_fork(self) -> None:
+        """In a forked child: a fresh lock (another thread may have held it at the fork)."""
+        self._lock = threading.Lock()
 
     def counts(self) -> dict[tuple[str, str, str], int]:
         with self._lock:
@@ -120,22 +126,25 @@ def deliver(exporter: Any, items: list[Any], timeout_s: float) -> bool:
     from opentelemetry.sdk._logs.export import LogRecordExportResult
     from opentelemetry.sdk.trace.export import SpanExportResult
 
-    token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
     try:
-        result = exporter.export(items)
-        if result not in (SpanExportResult.SUCCESS, LogRecordExportResult.SUCCESS):
-            return False
-        flush = getattr(exporter, "force_flush", None)
-        return True if flush is None else bool(flush(max(1, int(timeout_s * 1000))))
+        with suppress_instrumentation():
+            result = exporter.export(items)
+            if result not in (SpanExportResult.SUCCESS, LogRecordExportResult.SUCCESS):
+                return False
+            flush = getattr(exporter, "force_flush", None)
+            return True if flush is None else bool(flush(max(1, int(timeout_s * 1000))))
     except Exception as exc:
         _logger.debug("otel-axolotl: export failed: %s", type(exc).__name__, exc_info=True)
         return False
-    finally:
-        detach(token)
 
 
 class GuardedMetricExporter(WrappingMetricExporter):
-    """Metrics to one destination, never raising into the metric reader.
+    """Metrics to one destination, never raising into the metric reader, never from a fork.
+
+    The metrics' one fork guard: the SDK restarts its periodic reader in a forked child, whose
+    copies of the parent's cumulative values (and the child's own recordings) must not be
+    exported. In any process but the one that built it, ``export`` drops the batch (reporting
+    success) and ``force_flush`` / ``shutdown`` leave the parent's client alone.
 
     Some exporters raise instead of returning FAILURE (OTLP/HTTP on SDK 1.39 raises
     ``ConnectionError`` on a refused connection), and the SDK's reader then prints a traceback
@@ -147,10 +156,13 @@ class GuardedMetricExporter(WrappingMetricExporter):
     def __init__(self, destination: str, delegate: MetricExporter) -> None:
         super().__init__(delegate)
         self.destination = destination
+        self._pid = os.getpid()
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
+        if os.getpid() != self._pid:
+            return MetricExportResult.SUCCESS
         try:
             return self.delegate.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
         except Exception as exc:
@@ -164,6 +176,13 @@ class GuardedMetricExporter(WrappingMetricExporter):
             )
             _logger.debug("otel-axolotl: metric export failed", exc_info=True)
             return MetricExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True if os.getpid() != self._pid else super().force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        if os.getpid() == self._pid:
+            super().shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
 class Delivery:
@@ -193,19 +212,16 @@ class Delivery:
         self._max_batch_size = max_batch_size
         self._delay_s = schedule_delay_s
         self._export_timeout_s = export_timeout_s
+        self._forked = False
         self._reset()
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.WeakMethod(self._reset)
+        self._start()
 
-            def after_fork_in_child() -> None:
-                reset = ref()
-                if reset is not None:
-                    reset(start=False)
+    def close_in_forked_child(self) -> None:
+        """In a forked child: fresh locks, nothing queued, closed for good (see ``forksafe``)."""
+        self._reset()
+        self._forked = self._closed = self._shut = True
 
-            os.register_at_fork(after_in_child=after_fork_in_child)
-
-    def _reset(self, start: bool = True) -> None:
-        """Fresh state: at construction, and in a forked child (whose worker starts on first use)."""
+    def _reset(self) -> None:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -223,8 +239,6 @@ class Delivery:
         self._abandoned_file: Path | None = None
         self._abandoned_delivered = False
         self._thread: threading.Thread | None = None
-        if start:
-            self._start()
 
     def _start(self) -> None:
         self._thread = threading.Thread(
@@ -237,7 +251,9 @@ class Delivery:
         """Queue ``item`` without blocking; a full or closed queue drops it (counted)."""
         full_batch = False
         with self._lock:
-            if self._closed or self._stopping:
+            if self._forked:
+                reason = "forked"
+            elif self._closed or self._stopping:
                 reason = "shutdown"
             elif len(self._queue) >= self._max_queue_size:
                 reason = "queue_full"
@@ -245,8 +261,6 @@ class Delivery:
                 reason = ""
                 self._queue.append(item)
                 self._accepted += 1
-                if self._thread is None:  # first use in a forked child
-                    self._start()
                 full_batch = len(self._queue) >= self._max_batch_size
         if reason:
             self._drops.add(self.destination, self.signal, reason)
@@ -315,8 +329,6 @@ class Delivery:
             target = self._accepted
             if self._settled >= target or self._stopping or self._closed:
                 return self._settled >= target
-            if self._thread is None:
-                self._start()
         self._wake.set()
         with self._changed:
             while self._settled < target:
@@ -500,3 +512,32 @@ def replay(
     except Exception:  # a spool must never break start-up
         _logger.warning("otel-axolotl: replaying the %s spool failed", spool.destination, exc_info=True)
     return report
+
+
+ReplayJob = tuple[Spool, Mapping[str, Any]]
+"""One destination's spool and its exporters now, by signal."""
+
+
+def replay_all(
+    jobs: Sequence[ReplayJob],
+    *,
+    deadline: float,
+    export_timeout_s: float,
+    stop: threading.Event | None = None,
+) -> list[ReplayReport]:
+    """:func:`replay` each job in turn, all within one ``deadline`` (``time.monotonic()``), each
+    request within ``export_timeout_s`` or what is left; log what was sent. The one replay
+    loop, shared by the pipeline at start-up and ``otel-axolotl flush``. Never raises."""
+    reports = []
+    for spool, exporters in jobs:
+        timeout = max(0.1, min(export_timeout_s, deadline - time.monotonic()))
+        report = replay(spool, exporters, deadline=deadline, export_timeout_s=timeout, stop=stop)
+        reports.append(report)
+        if report.sent_files or report.skipped_files:
+            _logger.info(
+                "otel-axolotl: sent %d spooled item(s) from %d file(s) to the %s destination.",
+                report.sent_items,
+                report.sent_files,
+                report.destination,
+            )
+    return reports

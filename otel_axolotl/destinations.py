@@ -11,10 +11,13 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import settings as _s
 from .privacy.values import Level
+
+if TYPE_CHECKING:
+    from .plan import PlannedDestination
 
 
 @dataclass
@@ -127,18 +130,7 @@ def posthog(settings: _s.Settings, api_key: str, shutdown_timeout: float) -> Des
     )
 
 
-@dataclass(frozen=True)
-class Plan:
-    """A destination decided on but not built yet, so debug mode can print instead of build."""
-
-    name: str
-    level: Level
-    signals: frozenset[str]
-    build: Callable[[], Destination | None]
-    product_analytics: bool = False
-
-
-def debug(plan: Plan, out: IO[str] | None = None) -> Destination:
+def debug(plan: PlannedDestination, out: IO[str] | None = None) -> Destination:
     """What OTEL_AXOLOTL_DEBUG prints instead of sending: the same level, the same signals."""
     label = f"debug {plan.name}"
     printed = json_lines(label, out or sys.stderr, plan.level, label=label)

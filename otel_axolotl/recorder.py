@@ -15,11 +15,14 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import semconv as sc
 from . import settings as _s
 from .runtime_metrics import RuntimeMetricsTracker
+
+if TYPE_CHECKING:
+    from .host import TelemetryHost
 
 _logger = logging.getLogger("otel_axolotl")
 
@@ -60,7 +63,7 @@ def guarded(method: F) -> F:
 class RunRecorder:
     """Spans, metrics and events for one training run."""
 
-    def __init__(self, manager: Any, trainer: str) -> None:
+    def __init__(self, manager: TelemetryHost, trainer: str) -> None:
         self.manager = manager
         self.trainer = trainer
         settings = manager.settings
@@ -80,8 +83,7 @@ class RunRecorder:
         self._last_report_step = 0
         self._started = False
         self._ended = False
-        rank = getattr(getattr(manager, "rank", None), "rank", 0)
-        self._rank_attrs: dict[str, Any] = {sc.ATTR_RANK: rank if isinstance(rank, int) else 0}
+        self._rank_attrs: dict[str, Any] = {sc.ATTR_RANK: manager.rank.rank}
 
     @property
     def active(self) -> bool:
@@ -99,9 +101,7 @@ class RunRecorder:
         if not self.active or self._started:
             return
         self._started = True
-        track = getattr(self.manager, "track_run", None)
-        if track is not None:
-            track(self)
+        self.manager.track_run(self)
         attrs = {sc.ATTR_TRAINER: self.trainer, **(attributes or {})}
         self.manager.start_run(attrs)
         start_attrs = {
@@ -114,9 +114,7 @@ class RunRecorder:
         if not self.active or self._ended:
             return
         self._ended = True
-        untrack = getattr(self.manager, "untrack_run", None)
-        if untrack is not None:
-            untrack(self)
+        self.manager.untrack_run(self)
         self._end_step_span()
         self.epoch_end()
         summary = {**self.last_metrics, **self.tracker.metrics.to_dict()}

@@ -4,17 +4,17 @@ Kept name for name so call sites and dashboards built on ``to_dict()`` keep work
 live figures also exist as OpenTelemetry instruments (``instruments`` and ``hardware``);
 this summary is what ``train-end`` carries.
 
-Accelerator memory is read through torch only when torch is already imported: telemetry
-never imports torch.
+Memory is read through ``probes`` (one psutil handle, the CUDA-safe accelerator reader):
+telemetry never imports torch and never initialises CUDA.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from .probes import allocated_accelerator_memory, rss
 
 
 @dataclass
@@ -75,41 +75,6 @@ class RuntimeMetrics:
         return result
 
 
-def allocated_accelerator_memory() -> dict[int, int]:
-    """Bytes allocated per device by torch's allocator; {} when torch is not imported."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return {}
-    try:
-        if torch.cuda.is_available():  # CUDA and ROCm (hip) share this API
-            return {i: int(torch.cuda.memory_allocated(i)) for i in range(torch.cuda.device_count())}
-        mps = getattr(torch, "mps", None)
-        if mps is not None and torch.backends.mps.is_available():
-            return {0: int(mps.current_allocated_memory())}
-        for name in ("xpu", "npu"):
-            backend = getattr(torch, name, None)
-            if backend is not None and backend.is_available():
-                return {i: int(backend.memory_allocated(i)) for i in range(backend.device_count())}
-    except Exception:
-        return {}
-    return {}
-
-
-_process: Any = None
-
-
-def _rss() -> int:
-    """This process's resident memory. The psutil handle is kept (building one reads /proc
-    twice); a forked child, with another pid, builds its own."""
-    global _process
-    import psutil
-
-    process = _process
-    if process is None or process.pid != os.getpid():
-        process = _process = psutil.Process()
-    return int(process.memory_info().rss)
-
-
 class RuntimeMetricsTracker:
     update_interval = 100
 
@@ -131,12 +96,12 @@ class RuntimeMetricsTracker:
             self.update_memory_metrics()
 
     def update_memory_metrics(self) -> None:
-        self.metrics.peak_cpu_memory = max(self.metrics.peak_cpu_memory, _rss())
+        self.metrics.peak_cpu_memory = max(self.metrics.peak_cpu_memory, rss())
         for device, used in allocated_accelerator_memory().items():
             self.metrics.peak_gpu_memory[device] = max(self.metrics.peak_gpu_memory.get(device, 0), used)
 
     def get_memory_metrics(self) -> dict[str, int]:
-        result = {"cpu_memory_bytes": _rss(), "peak_cpu_memory_bytes": self.metrics.peak_cpu_memory}
+        result = {"cpu_memory_bytes": rss(), "peak_cpu_memory_bytes": self.metrics.peak_cpu_memory}
         for device, used in allocated_accelerator_memory().items():
             result[f"gpu_{device}_memory_bytes"] = used
             result[f"gpu_{device}_peak_memory_bytes"] = self.metrics.peak_gpu_memory.get(device, 0)

@@ -74,14 +74,7 @@ class SpoolVersionError(SpoolFileError):
 
 def spool_root(env: Mapping[str, str] | None = None) -> Path:
     """``OTEL_AXOLOTL_SPOOL_DIR``, else ``$XDG_CACHE_HOME/otel-axolotl/spool``, else ``~/.cache/...``."""
-    env = os.environ if env is None else env
-    explicit = (env.get(_s.OTEL_AXOLOTL_SPOOL_DIR) or "").strip()
-    if explicit:
-        return Path(explicit).expanduser()
-    cache = (env.get("XDG_CACHE_HOME") or "").strip()
-    if not os.path.isabs(cache):  # the XDG spec: a relative path is invalid and ignored
-        cache = os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "otel-axolotl" / "spool"
+    return _s.spool_dir(os.environ if env is None else env)
 
 
 @dataclass(frozen=True)
@@ -93,15 +86,12 @@ class SpoolConfig:
     max_bytes: int = _s.DEFAULT_SPOOL_MAX_BYTES
 
     @classmethod
+    def from_settings(cls, settings: _s.Settings) -> SpoolConfig:
+        return cls(enabled=settings.spool, root=settings.spool_dir, max_bytes=settings.spool_max_bytes)
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SpoolConfig:
-        env = os.environ if env is None else env
-        return cls(
-            enabled=_s.parse_bool(env, _s.OTEL_AXOLOTL_SPOOL, True),
-            root=spool_root(env),
-            max_bytes=int(
-                _s.parse_float(env, _s.OTEL_AXOLOTL_SPOOL_MAX_BYTES, _s.DEFAULT_SPOOL_MAX_BYTES, minimum=0)
-            ),
-        )
+        return cls.from_settings(_s.Settings.from_env(env))
 
     def spool(self, destination: str, drops: DropSink | None = None) -> Spool:
         """The spool of ``destination`` (whether or not spooling is enabled: to read or clear it)."""
