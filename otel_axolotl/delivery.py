@@ -17,8 +17,8 @@ client really sent it. Everything else is spooled (or, with the spool off, count
 
 The training thread only appends to a deque under a lock. The worker is a daemon thread,
 exporter exceptions are caught, and instrumentation is suppressed while exporting. In a
-forked child (a DataLoader worker) a delivery is closed (``close_in_forked_child``, called
-by the pipeline: see ``forksafe``): the parent's items are the parent's to deliver, and what
+forked child (a DataLoader worker) a delivery is closed (the fork policy, ``forksafe``):
+the parent's items are the parent's to deliver, and what
 the child hands it is dropped and counted as ``forked``; no worker starts, no exporter is
 touched.
 """
@@ -46,6 +46,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from . import semconv as sc
 from . import settings as _s
 from ._logging import new_scope, once_in
+from .forksafe import after_fork_in_child
 from ._metric_wrapper import WrappingMetricExporter
 from .spool import Spool, SpoolFileError, SpoolVersionError
 
@@ -73,6 +74,7 @@ class DropCounter:
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str, str], int] = {}
         self._warn_once = once_in(new_scope("drops"), logging.WARNING)
+        after_fork_in_child(self._reinit_after_fork)
 
     def add(self, destination: str, signal: str, reason: str, count: int = 1) -> None:
         if count <= 0:
@@ -92,7 +94,7 @@ class DropCounter:
                 sc.METRIC_TELEMETRY_DROPPED,
             )
 
-    def reinit_after_fork(self) -> None:
+    def _reinit_after_fork(self) -> None:
         """In a forked child: a fresh lock (another thread may have held it at the fork)."""
         self._lock = threading.Lock()
 
@@ -215,8 +217,9 @@ class Delivery:
         self._forked = False
         self._reset()
         self._start()
+        after_fork_in_child(self._close_in_forked_child)
 
-    def close_in_forked_child(self) -> None:
+    def _close_in_forked_child(self) -> None:
         """In a forked child: fresh locks, nothing queued, closed for good (see ``forksafe``)."""
         self._reset()
         self._forked = self._closed = self._shut = True

@@ -4,17 +4,18 @@ A DataLoader with ``num_workers > 0`` forks the training process. The child inhe
 manager, its providers, their queues and locks (possibly held by a thread that does not exist
 in the child), and OpenTelemetry's SDK restarts its periodic-metric thread there. Without a
 policy each worker would export copies of the parent's metrics (same resource, stale
-cumulative values) and whatever it records, or hang on an inherited lock. The policy, applied
-once per object through :func:`after_fork_in_child`:
+cumulative values) and whatever it records, or hang on an inherited lock. The policy, which
+each object applies to itself through :func:`after_fork_in_child`:
 
-- spans and events: each ``Delivery`` closes in the child (``Pipeline`` registers it): fresh
-  locks, nothing queued, no worker; what the child records is dropped and counted as
+- spans and events: each ``Delivery`` closes in the child: fresh locks, nothing queued, no
+  worker; what the child records is dropped and counted as
   ``forked``; no exporter is touched, so the parent's gRPC channels and HTTP sessions are
   left alone;
 - metrics: the one pid guard (``delivery.GuardedMetricExporter``) drops the restarted
   reader's exports;
 - the manager: its facade drops to the no-op runtime, so integrations stop recording and
   ``get_default()`` keeps returning it, unless the child turns out to be another rank;
+- locks a signal or a drop count takes are fresh in the child (``signals``, ``DropCounter``);
 - per-process handles (the psutil process) are rebuilt when the pid changes (``probes``).
 """
 

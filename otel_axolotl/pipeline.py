@@ -13,8 +13,8 @@ background (``otel-axolotl flush`` does it on demand). Drops are the
 ``axolotl.telemetry.dropped`` metric. Metrics are not spooled: cumulative (by default) and
 periodic, the next successful export carries the totals.
 
-A forked child (a DataLoader worker) exports nothing: the pipeline applies the package's one
-fork policy (``forksafe``) to its deliveries and drop counter.
+A forked child (a DataLoader worker) exports nothing: the package's one fork policy
+(``forksafe``) closes every delivery there and the metric exporters keep one pid guard.
 """
 
 from __future__ import annotations
@@ -186,12 +186,10 @@ class Pipeline:
         after_fork_in_child(self._after_fork_in_child)
 
     def _after_fork_in_child(self) -> None:
-        """The fork policy (``forksafe``): every delivery closes, so nothing the child records
-        is queued or exported (it is counted as ``forked``); metrics have their pid guard."""
+        """The fork policy (``forksafe``): every delivery has closed itself, so nothing the
+        child records is queued or exported (it is counted as ``forked``); metrics have their
+        pid guard (``GuardedMetricExporter``); the parent's replay thread is not the child's."""
         self.forked = True
-        self.drops.reinit_after_fork()
-        for delivery in self.deliveries:
-            delivery.close_in_forked_child()
         self._replay_done.set()
 
     # -- delivery and spool -------------------------------------------------------------------------

@@ -520,17 +520,22 @@ def test_spool_off_writes_nothing(monkeypatch: pytest.MonkeyPatch, quiet_env: No
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
 @pytest.mark.timeout(30)
-def test_a_forked_child_starts_with_an_empty_queue_of_its_own() -> None:
+def test_a_forked_child_delivers_nothing_and_counts_what_it_drops() -> None:
+    """Issue 17: a delivery closes in a forked child (its exporters are the parent's)."""
     exporter = _Gate()
-    delivery = Delivery("memory", "traces", exporter, drops=DropCounter(), schedule_delay_s=0.05)
+    drops = DropCounter()
+    delivery = Delivery("memory", "traces", exporter, drops=drops, schedule_delay_s=0.05)
     for item in _spans(3):
         delivery.put(item)
     pid = os.fork()
-    if pid == 0:  # the child: nothing of the parent's, and its own worker on first use
+    if pid == 0:  # the child: nothing of the parent's, nothing of its own sent either
         code = 0 if delivery.queued == 0 else 1
         exporter.gate.set()
         delivery.put(_spans(1)[0])
-        code |= 0 if delivery.flush(5) and len(exporter.get_finished_spans()) == 1 else 2
+        code |= 0 if delivery.flush(5) and delivery.shutdown(5) else 2
+        time.sleep(0.2)
+        code |= 0 if not exporter.get_finished_spans() else 4
+        code |= 0 if drops.counts() == {("memory", "traces", "forked"): 1} else 8
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
