@@ -28,7 +28,6 @@ from __future__ import annotations
 import collections
 import copy
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -39,88 +38,19 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from . import semconv as sc
 from . import settings as _s
-from ._logging import new_scope, once_in
+from ._metric_wrapper import GuardedMetricExporter as GuardedMetricExporter  # its old home
+from .drops import DropCounter
 from .forksafe import after_fork_in_child
-from ._metric_wrapper import WrappingMetricExporter
 from .spool import Spool, SpoolFileError, SpoolVersionError
 
 _logger = logging.getLogger("otel_axolotl")
 
 LEFTOVERS_WRITE_WAIT_S = 0.5
 """At the exit deadline, how long to wait for a spool write the worker has begun."""
-
-_NOUNS = {"traces": "span(s)", "logs": "event(s)"}
-_REASONS = {
-    "queue_full": "its queue was full",
-    "spool_full": "deleted from a full spool",
-    "undelivered": "not delivered, and not kept in the spool",
-    "shutdown": "arrived after shutdown",
-    "forked": "recorded in a forked child process",
-}
-_SILENT_REASONS = frozenset({"forked"})
-"""Counted, never logged: a DataLoader worker's stderr is the training log too."""
-
-
-class DropCounter:
-    """Spans and events lost, by destination, signal and reason; each kind logged once."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[tuple[str, str, str], int] = {}
-        self._warn_once = once_in(new_scope("drops"), logging.WARNING)
-        after_fork_in_child(self._reinit_after_fork)
-
-    def add(self, destination: str, signal: str, reason: str, count: int = 1) -> None:
-        if count <= 0:
-            return
-        key = (destination, signal, reason)
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + count
-        if reason not in _SILENT_REASONS:
-            self._warn_once(
-                ":".join(key),
-                "otel-axolotl: %d %s for the %s destination dropped (%s); further drops are counted "
-                "in the %s metric, not logged.",
-                count,
-                _NOUNS.get(signal, "item(s)"),
-                destination,
-                _REASONS.get(reason, reason),
-                sc.METRIC_TELEMETRY_DROPPED,
-            )
-
-    def _reinit_after_fork(self) -> None:
-        """In a forked child: a fresh lock (another thread may have held it at the fork)."""
-        self._lock = threading.Lock()
-
-    def counts(self) -> dict[tuple[str, str, str], int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._counts.values())
-
-    def observe(self, _options: Any = None) -> list[Any]:
-        """Observable-counter callback: one cumulative point per destination, signal and reason."""
-        from opentelemetry.metrics import Observation
-
-        return [
-            Observation(
-                count,
-                {
-                    sc.ATTR_TELEMETRY_DESTINATION: destination,
-                    sc.ATTR_TELEMETRY_SIGNAL: signal,
-                    sc.ATTR_ERROR_TYPE: reason,
-                },
-            )
-            for (destination, signal, reason), count in self.counts().items()
-        ]
 
 
 def deliver(exporter: Any, items: list[Any], timeout_s: float) -> bool:
@@ -138,53 +68,6 @@ def deliver(exporter: Any, items: list[Any], timeout_s: float) -> bool:
     except Exception as exc:
         _logger.debug("otel-axolotl: export failed: %s", type(exc).__name__, exc_info=True)
         return False
-
-
-class GuardedMetricExporter(WrappingMetricExporter):
-    """Metrics to one destination, never raising into the metric reader, never from a fork.
-
-    The metrics' one fork guard: the SDK restarts its periodic reader in a forked child, whose
-    copies of the parent's cumulative values (and the child's own recordings) must not be
-    exported. In any process but the one that built it, ``export`` drops the batch (reporting
-    success) and ``force_flush`` / ``shutdown`` leave the parent's client alone.
-
-    Some exporters raise instead of returning FAILURE (OTLP/HTTP on SDK 1.39 raises
-    ``ConnectionError`` on a refused connection), and the SDK's reader then prints a traceback
-    into the training log at every interval. Here it is one warning per destination and
-    exception type, then FAILURE. With the default cumulative temporality the next export that
-    gets through carries the totals; with delta (``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``)
-    the failed interval is lost. (The reader already suppresses instrumentation around export.)"""
-
-    def __init__(self, destination: str, delegate: MetricExporter) -> None:
-        super().__init__(delegate)
-        self.destination = destination
-        self._pid = os.getpid()
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        if os.getpid() != self._pid:
-            return MetricExportResult.SUCCESS
-        try:
-            return self.delegate.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception as exc:
-            _s.warn_once(
-                f"metric-export:{self.destination}:{type(exc).__name__}",
-                "otel-axolotl: exporting metrics to the %s destination failed (%s: %s); further such "
-                "failures are not logged.",
-                self.destination,
-                type(exc).__name__,
-                exc,
-            )
-            _logger.debug("otel-axolotl: metric export failed", exc_info=True)
-            return MetricExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True if os.getpid() != self._pid else super().force_flush(timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        if os.getpid() == self._pid:
-            super().shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
 class Delivery:

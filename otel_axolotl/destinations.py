@@ -17,6 +17,10 @@ from . import settings as _s
 from .privacy.values import Level
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+    from opentelemetry.sdk.metrics.export import MetricExporter
+    from opentelemetry.sdk.trace.export import SpanExporter
+
     from .plan import PlannedDestination
 
 
@@ -24,9 +28,9 @@ if TYPE_CHECKING:
 class Destination:
     name: str
     level: Level
-    span_exporter: Any = None
-    log_exporter: Any = None
-    metric_exporter: Any = None
+    span_exporter: SpanExporter | None = None
+    log_exporter: LogRecordExporter | None = None
+    metric_exporter: MetricExporter | None = None
     product_analytics: bool = False  # PostHog: main rank only, strict only, needs consent
 
 

@@ -35,17 +35,17 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from . import semconv as sc
+from ._metric_wrapper import GuardedMetricExporter
 from .delivery import (
     LEFTOVERS_WRITE_WAIT_S,
     Delivery,
     DeliveryLogRecordProcessor,
     DeliverySpanProcessor,
-    DropCounter,
-    GuardedMetricExporter,
     ReplayReport,
     replay_all,
 )
 from .destinations import Destination
+from .drops import DropCounter
 from .forksafe import after_fork_in_child
 from .privacy.stage import (
     PrivacyLogRecordProcessor,

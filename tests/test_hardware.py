@@ -402,3 +402,13 @@ def test_gpu_metrics_pass_the_privacy_stage_registered(fake_nvml: Any) -> None:
         assert point.attributes[sc.ATTR_HW_NAME] == "NVIDIA H100 80GB HBM3"
         assert point.attributes[sc.ATTR_RANK] == 0
     captured.assert_registered()
+
+
+def test_the_first_cpu_reading_is_real(reader: Any) -> None:
+    """Issue 14 item 7: primed at registration, the first reading covers the time since then
+    (psutil's own cpu_percent() would say 0.0 the first time)."""
+    r = reader()
+    busy(0.3)
+    points = r.collect()[sc.METRIC_PROCESS_CPU_UTILIZATION]
+    user = [value for attrs, value, _ in points if attrs[sc.ATTR_CPU_MODE] == "user"]
+    assert user and user[0] > 0
