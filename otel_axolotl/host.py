@@ -9,6 +9,7 @@ the OpenTelemetry API's no-op providers, answers every call at once and imports 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,7 +40,7 @@ class TelemetryHost(Protocol):
     @property
     def active(self) -> bool: ...
 
-    @property
+    @functools.cached_property
     def tracer(self) -> Tracer: ...
 
     @property
@@ -73,19 +74,19 @@ class NoopRuntime:
     destinations: tuple[str, ...] = ()
     run_span: Span | None = None
 
-    @property
+    @functools.cached_property
     def tracer(self) -> Tracer:
         from opentelemetry.trace import NoOpTracer
 
         return NoOpTracer()
 
-    @property
+    @functools.cached_property
     def meter(self) -> Meter:
         from opentelemetry.metrics import NoOpMeter
 
         return NoOpMeter("otel_axolotl")
 
-    @property
+    @functools.cached_property
     def instruments(self) -> TrainingInstruments:
         """Instruments on the no-op meter: recording into them costs nothing and goes nowhere."""
         from .instruments import TrainingInstruments
