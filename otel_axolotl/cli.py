@@ -144,7 +144,9 @@ def _flush_destinations(
         elif not ranks.detect().is_main:
             why_not["posthog"] = "not the main rank"
         else:
-            built["posthog"] = _dest.posthog(settings, settings.posthog_api_key, min(args.timeout, 10.0))
+            built["posthog"] = _dest.posthog(
+                settings, settings.posthog_api_key, export_timeout=min(args.timeout, 10.0)
+            )
     if "otlp" in names:
         if settings.otlp:
             built["otlp"] = _dest.otlp(settings)

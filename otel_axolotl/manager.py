@@ -165,7 +165,7 @@ class TelemetryManager:
                         "posthog",
                         Level.STRICT,
                         frozenset({"traces", "logs"}),
-                        lambda: _dest.posthog(s, api_key, s.shutdown_timeout),
+                        lambda: _dest.posthog(s, api_key),
                         product_analytics=True,
                     )
                 )
