@@ -692,6 +692,45 @@ def test_export_survives_what_it_cannot_map(
     assert len(posthog_server.events) == 2
 
 
+def test_the_sdk_destination_leaves_unset_settings_to_the_exporters_own_variables(
+    posthog_server: PostHogCaptureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """otel_axolotl's builder passes only what its user set, so OTEL_EXPORTER_POSTHOG_HOST and
+    _TIMEOUT work; never the product stream's privacy: no variable adds resource attributes or
+    trace ids to it, or pins its distinct_id."""
+    from otel_axolotl import destinations
+    from otel_axolotl import settings as sdk_settings
+
+    monkeypatch.setenv("OTEL_EXPORTER_POSTHOG_HOST", posthog_server.url)
+    monkeypatch.setenv("OTEL_EXPORTER_POSTHOG_TIMEOUT", "7")
+    monkeypatch.setenv("OTEL_EXPORTER_POSTHOG_DISTINCT_ID", "pinned-by-a-variable")
+    monkeypatch.setenv("OTEL_EXPORTER_POSTHOG_RESOURCE_ATTRIBUTES", "true")
+    monkeypatch.setenv("OTEL_EXPORTER_POSTHOG_TRACE_CONTEXT", "true")
+    given = destinations.posthog(sdk_settings.Settings(), API_KEY, distinct_id="run-product-id")
+    fresh = destinations.posthog(sdk_settings.Settings(), API_KEY)
+    assert given is not None and fresh is not None
+    try:
+        assert given.span_exporter._sink.settings.timeout_s == 7.0
+        assert given.span_exporter.export(make_spans(1)) is SpanExportResult.SUCCESS
+        assert fresh.span_exporter.export(make_spans(1)) is SpanExportResult.SUCCESS
+        first, second = posthog_server.events
+        assert first["distinct_id"] == "run-product-id"
+        assert second["distinct_id"] not in ("run-product-id", "pinned-by-a-variable")
+        assert fresh.log_exporter._sink.settings.mapping.distinct_id == second["distinct_id"]
+        for event in (first, second):
+            assert "service.name" not in event["properties"] and "$trace_id" not in event["properties"]
+
+        own_host = sdk_settings.Settings(posthog_host="http://127.0.0.1:1")
+        explicit = destinations.posthog(own_host, API_KEY, export_timeout=3.0)
+        assert explicit is not None
+        assert explicit.span_exporter._sink.settings.host == "http://127.0.0.1:1"
+        assert explicit.span_exporter._sink.settings.timeout_s == 3.0
+    finally:
+        for dest in (given, fresh):
+            dest.span_exporter.shutdown()
+            dest.log_exporter.shutdown()
+
+
 # -------------------------------------------------------------------- subprocesses
 
 
