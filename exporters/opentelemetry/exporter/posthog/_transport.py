@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -108,28 +109,18 @@ def _encoded_size(message: dict[str, Any]) -> int:
 
 
 def _reset_posthog_sessions_after_fork() -> None:
-    # A child must not share the parent's pooled connections. posthog 7 offers this (public)
-    # for exactly that; posthog 6 has no such function, and its pool is then shared.
-    try:
-        from posthog import request as posthog_request
-
-        reset = getattr(posthog_request, "reset_sessions", None)
-        if callable(reset):
+    """A forked child must not share the parent's pooled connections: posthog 7 offers
+    ``posthog.request.reset_sessions`` for exactly that (posthog 6 has no such function, and
+    its pool is then shared). Nothing to do where posthog was never imported."""
+    reset = getattr(sys.modules.get("posthog.request"), "reset_sessions", None)
+    if callable(reset):
+        try:
             reset()
-    except Exception:
-        _logger.debug("PostHog exporter: resetting posthog's sessions after fork failed", exc_info=True)
+        except Exception:
+            _logger.debug("PostHog exporter: resetting posthog's sessions after fork failed", exc_info=True)
 
 
-_fork_hook_lock = threading.Lock()
-_fork_hook_registered = False
-
-
-def _register_fork_hook() -> None:
-    global _fork_hook_registered
-    with _fork_hook_lock:
-        if _fork_hook_registered or not hasattr(os, "register_at_fork"):
-            return
-        _fork_hook_registered = True
+if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_posthog_sessions_after_fork)
 
 
@@ -160,7 +151,6 @@ class Transport:
         deadline = time.monotonic() + max(0.0, budget)
         from posthog.version import VERSION
 
-        _register_fork_hook()
         messages = self._fitting([self._message(event, VERSION) for event in events])
         # The first request that fails ends the export: the caller keeps (or drops) the whole
         # batch, and PostHog deduplicates by uuid what an earlier request of it delivered.
