@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
@@ -117,14 +118,37 @@ def file(path: str, level: Level = Level.STRICT) -> Destination | None:
     return json_lines("file", stream, level)
 
 
-def posthog(settings: _s.Settings, api_key: str, shutdown_timeout: float) -> Destination | None:
+def posthog(
+    settings: _s.Settings,
+    api_key: str,
+    *,
+    distinct_id: str | None = None,
+    export_timeout: float | None = None,
+) -> Destination | None:
     """Anonymous product analytics: always strict, events and spans (progress events already
-    carry the metrics, so periodic metric events would only add volume)."""
+    carry the metrics, so periodic metric events would only add volume).
+
+    Only what the user set is passed on (the host, when ``OTEL_AXOLOTL_POSTHOG_HOST`` names
+    another than the default), so the exporter's own ``OTEL_EXPORTER_POSTHOG_*`` variables
+    work for the rest; ``export_timeout`` (seconds one export may take, retries included)
+    likewise defaults to the exporter's. Never left to those variables: the ``distinct_id``
+    (the run's random product id, or a fresh one here, so no variable can pin a persistent
+    identity) and the exporter's opt-in extras (resource attributes, trace ids), which would
+    link the product stream to the machine and to the user's own traces."""
     if not settings.posthog_host:
         return None
     from opentelemetry.exporter.posthog import PostHogLogExporter, PostHogSpanExporter
 
-    options = {"api_key": api_key, "host": settings.posthog_host, "timeout": shutdown_timeout}
+    options: dict[str, Any] = {
+        "api_key": api_key,
+        "distinct_id": distinct_id or uuid.uuid4().hex,
+        "resource_attributes": False,
+        "trace_context": False,
+    }
+    if settings.posthog_host != _s.DEFAULT_POSTHOG_HOST:
+        options["host"] = settings.posthog_host
+    if export_timeout is not None:
+        options["timeout"] = export_timeout
     return Destination(
         "posthog",
         Level.STRICT,

@@ -67,8 +67,9 @@ def plan(
     posthog_timeout: float | None = None,
 ) -> Plan:
     """The destinations of this process. ``api_key``: the PostHog project key (code or
-    environment); ``posthog_timeout``: the PostHog client's timeout (default: the shutdown
-    deadline)."""
+    environment); ``posthog_timeout``: the budget of one PostHog export, retries included
+    (default: the exporter's own, ``OTEL_EXPORTER_POSTHOG_TIMEOUT`` or 10 s; never the exit
+    deadline, which bounds the whole flush instead)."""
     s = settings
     skipped: dict[str, str] = {}
     if s.sdk_disabled:
@@ -88,13 +89,13 @@ def plan(
     elif not s.posthog_host:
         skipped["posthog"] = NO_HOST
     else:
-        key, timeout = api_key, s.shutdown_timeout if posthog_timeout is None else posthog_timeout
+        key, timeout = api_key, posthog_timeout
         planned.append(
             PlannedDestination(
                 "posthog",
                 Level.STRICT,
                 frozenset({"traces", "logs"}),
-                lambda: _dest.posthog(s, key, timeout),
+                lambda: _dest.posthog(s, key, export_timeout=timeout),
                 product_analytics=True,
             )
         )
