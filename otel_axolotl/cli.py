@@ -87,7 +87,7 @@ def _cmd_flush(args: argparse.Namespace) -> int:
     if deleted:
         print(f"posthog: product telemetry is off; deleted {deleted} unsent file(s).")
     config = SpoolConfig.from_env()
-    waiting = {name: len(config.spool(name).pending()) for name in SPOOLED_DESTINATIONS}
+    waiting = {name: config.pending_count(name) for name in SPOOLED_DESTINATIONS}
     spooled = [name for name, count in waiting.items() if count]
     built, why_not = _flush_destinations(settings, decision, spooled, args)
 
@@ -98,7 +98,9 @@ def _cmd_flush(args: argparse.Namespace) -> int:
         for name, dest in built.items():
             exporters = {"traces": dest.span_exporter, "logs": dest.log_exporter}
             left = max(0.1, deadline - time.monotonic())
-            reports[name] = replay(config.spool(name), exporters, deadline=deadline, export_timeout_s=left)
+            spool = config.spool(name, recipient=dest.recipient, level=dest.level)  # its own files only
+            if spool is not None:
+                reports[name] = replay(spool, exporters, deadline=deadline, export_timeout_s=left)
 
     finished = run_with_deadline([[send_all]], args.timeout, "flush")
     exporters = [e for d in built.values() for e in (d.span_exporter, d.log_exporter) if e is not None]
@@ -106,7 +108,7 @@ def _cmd_flush(args: argparse.Namespace) -> int:
 
     status = 0 if finished else 1
     for name in SPOOLED_DESTINATIONS:
-        left = len(config.spool(name).pending())
+        left = config.pending_count(name)
         report = reports.get(name)
         if not waiting[name] and report is None:
             print(f"{name}: nothing spooled.")
@@ -116,7 +118,11 @@ def _cmd_flush(args: argparse.Namespace) -> int:
             line = f"{name}: sent {report.sent_items} item(s) from {report.sent_files} file(s)"
             if report.skipped_files:
                 line += f"; skipped {report.skipped_files} unreadable file(s)"
+            if report.set_aside_files:
+                line += f"; set aside {report.set_aside_files} refused file(s)"
             line += f"; {left} file(s) left."
+            if left > report.left_files:
+                line += f" ({left - report.left_files} of them for other endpoints, keys or levels.)"
             if report.failed:
                 line += " The destination did not accept them; they are kept for later."
                 status = 1
@@ -164,7 +170,7 @@ def _cmd_telemetry(args: argparse.Namespace) -> int:
         if args.action == "disable":
             deleted = discard_product_spool()
             if deleted:
-                spool_dir = SpoolConfig.from_env().spool(PRODUCT_DESTINATION).directory
+                spool_dir = SpoolConfig.from_env().kind_directory(PRODUCT_DESTINATION)
                 print(f"Deleted {deleted} unsent product-telemetry file(s) from {spool_dir}.")
         settings = _s.Settings.from_env()
         if settings.consent is not None and settings.consent != (args.action == "enable"):
@@ -180,7 +186,7 @@ def _cmd_telemetry(args: argparse.Namespace) -> int:
     print(f"OTLP destination: {otlp}; privacy level {settings.privacy}")
     spool = SpoolConfig.from_env()
     if spool.enabled:
-        counts = ", ".join(f"{n}: {len(spool.spool(n).pending())} file(s)" for n in SPOOLED_DESTINATIONS)
+        counts = ", ".join(f"{n}: {spool.pending_count(n)} file(s)" for n in SPOOLED_DESTINATIONS)
         print(f"Spool: {spool.root} ({counts}); `otel-axolotl flush` sends it now.")
     else:
         print(f"Spool: off ({_s.OTEL_AXOLOTL_SPOOL}=false)")

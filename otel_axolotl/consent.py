@@ -115,7 +115,7 @@ def discard_product_spool(env: Mapping[str, str] | None = None) -> int:
     from .spool import PRODUCT_DESTINATION, SpoolConfig  # standard library only: cheap
 
     try:
-        return SpoolConfig.from_env(env).spool(PRODUCT_DESTINATION).clear()
+        return SpoolConfig.from_env(env).clear(PRODUCT_DESTINATION)
     except Exception:
         _logger.debug("otel-axolotl: cannot delete the product-telemetry spool", exc_info=True)
         return 0

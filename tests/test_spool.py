@@ -41,6 +41,7 @@ from otel_axolotl.spool import (
     encode_log,
     encode_span,
 )
+from otel_axolotl.spool_layout import recipient_id
 from tests.support.capture import _KeepMetrics
 from tests.support.posthog_capture import PostHogCaptureServer, refused_url
 from tests.support.registry_check import assert_all_registered
@@ -59,10 +60,15 @@ def _spool_root() -> Path:
     return Path(os.environ[_s.OTEL_AXOLOTL_SPOOL_DIR])
 
 
+def _spool_files(destination: str) -> list[Path]:
+    """Every spool file of one destination kind, whichever recipient and level it is for."""
+    return sorted((_spool_root() / destination).glob("*/*.jsonl"))
+
+
 def _spooled(destination: str) -> list[dict[str, Any]]:
     """Every item in ``destination``'s spool files, as the JSON documents on disk."""
     items = []
-    for path in sorted((_spool_root() / destination).glob("*.jsonl")):
+    for path in _spool_files(destination):
         lines = path.read_text(encoding="utf-8").splitlines()
         header = json.loads(lines[0])
         assert header["items"] == len(lines) - 1
@@ -71,7 +77,7 @@ def _spooled(destination: str) -> list[dict[str, Any]]:
 
 
 def _spool_bytes(destination: str) -> bytes:
-    return b"".join(p.read_bytes() for p in (_spool_root() / destination).glob("*.jsonl"))
+    return b"".join(p.read_bytes() for p in _spool_files(destination))
 
 
 def _emit(manager: TelemetryManager, spans: int, events: int) -> None:
@@ -102,11 +108,12 @@ def quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.e2e
 @pytest.mark.timeout(120)
 def test_otlp_refused_spools_at_the_deadline_and_the_next_start_delivers_exactly_once(
-    rotel_collector: Rotel, monkeypatch: pytest.MonkeyPatch, quiet_env: None
+    otlp_recorder: OtlpRecorder, monkeypatch: pytest.MonkeyPatch, quiet_env: None
 ) -> None:
+    rotel_collector = Rotel(otlp_recorder)  # its ports are chosen, nothing listens yet
     monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "1")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", refused_url())
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rotel_collector.http_endpoint)
     first = TelemetryManager(show_consent_notice=False)
     assert first.destinations == ["otlp"]
     _emit(first, spans=6, events=4)
@@ -121,13 +128,16 @@ def test_otlp_refused_spools_at_the_deadline_and_the_next_start_delivers_exactly
     assert not any(c.encode() in _spool_bytes("otlp") for c in CANARIES.values()), "scrubbed data only"
     span_ids = {s["context"]["span_id"] for s in spans}
 
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rotel_collector.http_endpoint)
-    second = TelemetryManager(show_consent_notice=False)
-    assert second._pipeline.wait_for_replay(30)
-    received = rotel_collector.recorder
-    assert received.wait_for(lambda r: len(r.spans) >= 7 and len(r.logs) >= 4, 20)
-    assert second.shutdown(timeout=10)
-    time.sleep(0.5)  # anything sent twice would have arrived by now (rotel batches for 100 ms)
+    rotel_collector.start()  # the same endpoint, back
+    try:
+        second = TelemetryManager(show_consent_notice=False)
+        assert second._pipeline.wait_for_replay(30)
+        received = rotel_collector.recorder
+        assert received.wait_for(lambda r: len(r.spans) >= 7 and len(r.logs) >= 4, 20)
+        assert second.shutdown(timeout=10)
+        time.sleep(0.5)  # anything sent twice would have arrived by now (rotel batches for 100 ms)
+    finally:
+        rotel_collector.stop()
 
     got = received.received
     assert sorted(s["span_id"] for s in got.spans) == sorted(span_ids), "each spooled span exactly once"
@@ -175,9 +185,10 @@ def _consent(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
 @pytest.mark.e2e
 @pytest.mark.timeout(120)
 def test_posthog_refused_spools_scrubbed_events_and_the_next_start_delivers_them_once(
-    posthog_server: PostHogCaptureServer, monkeypatch: pytest.MonkeyPatch, quiet_env: None
+    monkeypatch: pytest.MonkeyPatch, quiet_env: None
 ) -> None:
-    _consent(monkeypatch, refused_url())
+    host = refused_url()
+    _consent(monkeypatch, host)
     first = TelemetryManager()
     assert first.destinations == ["posthog"]
     _emit(first, spans=3, events=5)
@@ -191,12 +202,12 @@ def test_posthog_refused_spools_scrubbed_events_and_the_next_start_delivers_them
     assert not any(c.encode() in raw for c in CANARIES.values()), "the spool holds scrubbed data only"
     assert b"[REDACTED]" in raw
 
-    _consent(monkeypatch, posthog_server.url)
-    second = TelemetryManager()
-    assert second._pipeline.wait_for_replay(30)
-    assert posthog_server.wait_for(9, timeout=10)
-    assert second.shutdown(timeout=5)
-    time.sleep(0.5)
+    with PostHogCaptureServer(port=_port(host)) as posthog_server:  # the same host, back
+        second = TelemetryManager()
+        assert second._pipeline.wait_for_replay(30)
+        assert posthog_server.wait_for(9, timeout=10)
+        assert second.shutdown(timeout=5)
+        time.sleep(0.5)
 
     events = posthog_server.events
     assert len(events) == 9 and len({e["uuid"] for e in events}) == 9, "no duplicates"
@@ -211,23 +222,27 @@ def test_posthog_refused_spools_scrubbed_events_and_the_next_start_delivers_them
 @pytest.mark.e2e
 @pytest.mark.timeout(120)
 def test_flush_command_delivers_the_spool_to_otlp_and_posthog(
-    rotel_collector: Rotel,
-    posthog_server: PostHogCaptureServer,
+    otlp_recorder: OtlpRecorder,
     monkeypatch: pytest.MonkeyPatch,
     quiet_env: None,
     capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
+    rotel_collector = Rotel(otlp_recorder)  # not started yet: its endpoint refuses
+    host = refused_url()
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", refused_url())
-    _consent(monkeypatch, refused_url())
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rotel_collector.http_endpoint)
+    _consent(monkeypatch, host)
     first = TelemetryManager()
     assert sorted(first.destinations) == ["otlp", "posthog"]
     _emit(first, spans=2, events=2)
     first.shutdown(timeout=2)
     assert len(_spooled("otlp")) == len(_spooled("posthog")) == 2 + 1 + 2
 
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rotel_collector.http_endpoint)
-    _consent(monkeypatch, posthog_server.url)
+    rotel_collector.start()  # both endpoints back
+    posthog_server = PostHogCaptureServer(port=_port(host)).start()
+    request.addfinalizer(posthog_server.stop)
+    request.addfinalizer(rotel_collector.stop)
     capsys.readouterr()
     assert cli.main(["flush", "--timeout", "30"]) == 0
     out = capsys.readouterr().out
@@ -283,8 +298,21 @@ def test_posthog_force_flush_is_true_only_when_the_client_really_sent(
 # ------------------------------------------------------------------ consent withdrawal
 
 
-def _write_spans(destination: str, n: int) -> Path:
-    path = SpoolConfig.from_env().spool(destination).write("traces", _spans(n))
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def _spool_of(destination: str, recipient: str = "A", level: str = "strict", drops: Any = None) -> Spool:
+    """The spool of a test recipient named ``recipient`` (any name: it is hashed)."""
+    spool = SpoolConfig.from_env().spool(
+        destination, drops, recipient=recipient_id(destination, recipient), level=level
+    )
+    assert spool is not None
+    return spool
+
+
+def _write_spans(destination: str, n: int, recipient: str = "A", level: str = "strict") -> Path:
+    path = _spool_of(destination, recipient, level).write("traces", _spans(n))
     assert path is not None
     return path
 
@@ -340,7 +368,7 @@ def test_withdrawn_consent_at_start_deletes_the_posthog_spool(env: dict[str, str
 
 def _memory_otlp() -> tuple[Destination, InMemorySpanExporter, InMemoryLogRecordExporter]:
     spans, logs = InMemorySpanExporter(), InMemoryLogRecordExporter()
-    return Destination("otlp", Level.STRICT, spans, logs), spans, logs
+    return Destination("otlp", Level.STRICT, spans, logs, recipient=recipient_id("otlp", "A")), spans, logs
 
 
 def test_corrupt_and_truncated_files_are_skipped_with_a_warning_and_start_up_goes_on(
@@ -375,7 +403,7 @@ def test_corrupt_and_truncated_files_are_skipped_with_a_warning_and_start_up_goe
 
 def test_the_size_cap_drops_the_oldest_files_first_and_counts_them(caplog: pytest.LogCaptureFixture) -> None:
     drops: list[tuple[str, str, int]] = []
-    probe = SpoolConfig.from_env().spool("otlp")
+    probe = _spool_of("otlp")
     one = probe.write("traces", _spans(3))
     assert one is not None
     size = one.stat().st_size
@@ -394,7 +422,7 @@ def test_the_size_cap_drops_the_oldest_files_first_and_counts_them(caplog: pytes
 
 
 def test_a_claimed_file_is_sent_by_one_process_and_a_dead_claim_is_taken_back() -> None:
-    spool = SpoolConfig.from_env().spool("otlp")
+    spool = _spool_of("otlp")
     _write_spans("otlp", 2)
     (f,) = spool.pending()
     claimed = spool.claim(f)
@@ -412,7 +440,7 @@ def test_a_file_the_backend_keeps_refusing_is_given_up_after_max_attempts() -> N
             return SpanExportResult.FAILURE
 
     drops = DropCounter()
-    spool = SpoolConfig.from_env().spool("otlp", lambda s, r, n: drops.add("otlp", s, r, n))
+    spool = _spool_of("otlp", drops=lambda s, r, n: drops.add("otlp", s, r, n))
     _write_spans("otlp", 4)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         report = replay(spool, {"traces": Refusing()}, deadline=time.monotonic() + 10)
@@ -492,7 +520,7 @@ def test_failed_exports_are_spooled_mid_run_and_counted_when_the_spool_is_off() 
             raise ConnectionError("backend down")
 
     drops = DropCounter()
-    spool = SpoolConfig.from_env().spool("otlp")
+    spool = _spool_of("otlp")
     kept = Delivery("otlp", "traces", Failing(), drops=drops, spool=spool, schedule_delay_s=0.05)
     lost = Delivery("otlp", "traces", Failing(), drops=drops, spool=None, schedule_delay_s=0.05)
     for item in _spans(4):
