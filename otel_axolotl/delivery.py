@@ -503,21 +503,21 @@ def replay(
             outcome = _replay_file(
                 source, f, exporters, export_timeout_s, report, set_aside=accepted and not fresh
             )
-            if outcome is True:
+            if outcome == "sent":
                 in_a_row, accepted = 0, True
-            elif outcome is not None:  # failed: given back (the file returned), given up or set aside
+            elif outcome is not None:  # given back (the file is returned), given up or set aside
                 in_a_row += 1
-                failures += 1
+                failures += outcome != "set aside"
                 if isinstance(outcome, SpoolFile):
                     failed_once.append((source, outcome))
-        report.failed = in_a_row >= BACKEND_DOWN_AFTER
-        if accepted and not report.failed:  # the destination is up: what failed is refused for itself
+        down = in_a_row >= BACKEND_DOWN_AFTER
+        if accepted and not down:  # the destination is up: what failed is refused for itself
             for source, f in failed_once:
                 if out_of_time():
                     break
                 _replay_file(source, f, exporters, export_timeout_s, report, set_aside=True)
-        report.failed = report.failed or (failures > 0 and not accepted)
         report.left_files = sum(len(source.pending()) for source in sources)
+        report.failed = (down and report.left_files > 0) or (failures > 0 and not accepted)
     except Exception:  # a spool must never break start-up
         _logger.warning("otel-axolotl: replaying the %s spool failed", spool.destination, exc_info=True)
     return report
@@ -531,9 +531,10 @@ def _replay_file(
     report: ReplayReport,
     *,
     set_aside: bool,
-) -> bool | SpoolFile | None:
-    """Send one file. True: delivered; the given-back file: failed; False: failed and set
-    aside (or given up); None: not tried (another process has it, unreadable, other version)."""
+) -> str | SpoolFile | None:
+    """Send one file: ``"sent"``; ``"set aside"``; failed and given back (the file is
+    returned) or ``"given up"`` (MAX_ATTEMPTS); None: not tried (another process has it,
+    unreadable, another format version)."""
     claimed = spool.claim(f)
     if claimed is None:  # another process (a rank on this node) took it
         return None
@@ -548,10 +549,10 @@ def _replay_file(
         spool.done(claimed)
         report.sent_files += 1
         report.sent_items += len(items)
-        return True
+        return "sent"
     if set_aside:
         spool.set_aside(claimed, "refused")
         report.set_aside_files += 1
-        return False
+        return "set aside"
     back = spool.give_back(claimed)
-    return back if back is not None else False
+    return back if back is not None else "given up"
