@@ -111,6 +111,9 @@ def test_otlp_refused_spools_at_the_deadline_and_the_next_start_delivers_exactly
     otlp_recorder: OtlpRecorder, monkeypatch: pytest.MonkeyPatch, quiet_env: None
 ) -> None:
     rotel_collector = Rotel(otlp_recorder)  # its ports are chosen, nothing listens yet
+    # Exports give up within the deadline: no abandoned retry of the first run (in this same
+    # test process) can reach the collector once it is back; what arrives comes from the spool.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
     monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "1")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rotel_collector.http_endpoint)
@@ -716,12 +719,15 @@ def test_five_unrelated_runs_in_one_shared_spool_a_collector_receives_only_its_o
     """One shared spool directory (the per-user cache); five runs for five recipients, all
     down at the time. The collector that comes back gets its own run, nothing else."""
     collector = Rotel(otlp_recorder)  # not started: refuses, as the others do
-    own = _spool_a_run(monkeypatch, collector.http_endpoint, "strict", timeout=0.5)
+    # Each export gives up within the exit deadline, so no abandoned retry of one run (in this
+    # one test process) reaches the collector later: what arrives can only come from the spool.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    own = _spool_a_run(monkeypatch, collector.http_endpoint, "strict", timeout=3)
     others = [
-        _spool_a_run(monkeypatch, refused_url(), "strict", timeout=0.5),  # another collector
-        _spool_a_run(monkeypatch, refused_url(), "strict", timeout=0.5),
-        _spool_a_run(monkeypatch, collector.http_endpoint, "secrets-only", timeout=0.5),  # same, laxer
-        _spool_a_run(monkeypatch, collector.http_endpoint + "/other", "strict", timeout=0.5),
+        _spool_a_run(monkeypatch, refused_url(), "strict", timeout=3),  # another collector
+        _spool_a_run(monkeypatch, refused_url(), "strict", timeout=3),
+        _spool_a_run(monkeypatch, collector.http_endpoint, "secrets-only", timeout=3),  # same, laxer
+        _spool_a_run(monkeypatch, collector.http_endpoint + "/other", "strict", timeout=3),
     ]
     by_directory = {p.parent for p in _spool_files("otlp")}
     assert len(by_directory) == 5, "one directory per recipient and level"
