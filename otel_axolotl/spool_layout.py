@@ -120,8 +120,13 @@ def recipient_key(root: Path) -> bytes | None:
     try:
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_hex(32))
-        with contextlib.suppress(FileExistsError):
+        try:
             os.link(tmp, path)  # atomic and never replaces: the first creator wins
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links: a rename, nearly as good
+            if not path.exists():
+                os.replace(tmp, path)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
