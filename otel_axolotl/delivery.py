@@ -44,7 +44,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from . import semconv as sc
 from . import settings as _s
 from ._metric_wrapper import WrappingMetricExporter
-from .spool import Spool, SpoolFile, SpoolFileError, SpoolVersionError
+from .spool import Spool, SpoolFileError, SpoolVersionError
+from .spool_layout import SpoolFile
 
 try:  # the key every OpenTelemetry instrumentation checks; the SDK's own processors set it too
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY

@@ -39,7 +39,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +52,7 @@ from .spool_layout import (
     CLAIMED,
     DIRECTORY,
     LEVELS,
+    SpoolFile,
     UnsafeFile,
     base_name,
     claim_suffix,
@@ -81,7 +81,6 @@ STALE_SECONDS = 600.0
 """A claim (or a temporary file) this old belongs to a process that died; it is taken back.
 Claims of a process known dead on this machine are taken back at once."""
 
-_NAME = re.compile(r"^(\d{20})-(\d+)-([0-9a-f]{6})\.(traces|logs)\.(\d+)\.(\d+)\.jsonl$")
 _TMP = ".tmp"
 
 DropSink = Callable[[str, str, int], None]
@@ -193,33 +192,6 @@ def _recipient_spools(
         for e in sorted(entries, key=lambda e: e.name)
         if DIRECTORY.match(e.name) and e.is_dir(follow_symlinks=False)
     ]
-
-
-@dataclass(frozen=True)
-class SpoolFile:
-    """One file, as its name describes it."""
-
-    path: Path
-    written_ns: int
-    signal: str
-    items: int
-    attempts: int
-
-    @classmethod
-    def parse(cls, path: Path) -> SpoolFile | None:
-        match = _NAME.match(base_name(path.name))
-        if match is None:
-            return None
-        written, _pid, _token, signal, items, attempts = match.groups()
-        return cls(path, int(written), signal, int(items), int(attempts))
-
-    def renamed(self, attempts: int) -> str:
-        head = base_name(self.path.name).split(".", 1)[0]
-        return f"{head}.{self.signal}.{self.items}.{attempts}.jsonl"
-
-    def at(self, path: Path, attempts: int | None = None) -> SpoolFile:
-        attempts = self.attempts if attempts is None else attempts
-        return SpoolFile(path, self.written_ns, self.signal, self.items, attempts)
 
 
 class Spool:

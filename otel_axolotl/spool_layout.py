@@ -11,6 +11,9 @@ Levels. Data scrubbed at a level may go to a destination of that level or a laxe
 (:func:`may_receive`): strict data to a secrets-only backend, never secrets-only data to a
 strict one.
 
+Files. A spool file's name says when it was written, its signal, its item count and how
+often delivering it failed (:class:`SpoolFile`), so ordering and the cap need no reading.
+
 Claims. A process claims a file by renaming it with its pid and hashes of its host name and
 boot id in the suffix (:func:`claim_suffix`); :func:`claimant_gone` tells, on the same host,
 whether that process has ended (or the machine rebooted since), so a dead claim is taken back
@@ -31,6 +34,7 @@ import secrets
 import socket
 import stat
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,8 @@ KEY_FILE = ".recipient-key"
 """In the spool root: the random key the recipient directories' names are derived with."""
 CLAIMED = ".claimed"
 
+_NAME = re.compile(r"^(\d{20})-(\d+)-([0-9a-f]{6})\.(traces|logs)\.(\d+)\.(\d+)\.jsonl$")
+"""A spool file: time written (ns), pid, random token, signal, items, failed attempts."""
 DIRECTORY = re.compile(r"^([0-9a-f]{32})-(strict|secrets-only)$")
 """A recipient's directory: keyed recipient hash, then the level."""
 _CLAIM_TAG = re.compile(r"\.claimed(?:-(\d+)-([0-9a-f]{8})([0-9a-f]{8}))?$")
@@ -139,6 +145,33 @@ def _parse_key(data: bytes) -> bytes | None:
     except ValueError:
         return None
     return key if len(key) >= 16 else None
+
+
+@dataclass(frozen=True)
+class SpoolFile:
+    """One file, as its name describes it."""
+
+    path: Path
+    written_ns: int
+    signal: str
+    items: int
+    attempts: int
+
+    @classmethod
+    def parse(cls, path: Path) -> SpoolFile | None:
+        match = _NAME.match(base_name(path.name))
+        if match is None:
+            return None
+        written, _pid, _token, signal, items, attempts = match.groups()
+        return cls(path, int(written), signal, int(items), int(attempts))
+
+    def renamed(self, attempts: int) -> str:
+        head = base_name(self.path.name).split(".", 1)[0]
+        return f"{head}.{self.signal}.{self.items}.{attempts}.jsonl"
+
+    def at(self, path: Path, attempts: int | None = None) -> SpoolFile:
+        attempts = self.attempts if attempts is None else attempts
+        return SpoolFile(path, self.written_ns, self.signal, self.items, attempts)
 
 
 # -- claims ---------------------------------------------------------------------------------------
