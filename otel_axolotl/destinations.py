@@ -35,10 +35,9 @@ def otlp(settings: _s.Settings) -> Destination | None:
     if not settings.otlp:
         return None
     from ._logging import quiet_repeats
-
-    quiet_repeats()  # an unreachable collector is reported once, not once per batch
     from .spool_layout import otlp_recipient
 
+    quiet_repeats()  # an unreachable collector is reported once, not once per batch
     level = Level(settings.privacy)
     dest = Destination("otlp", level)
     for signal, target in settings.otlp.items():

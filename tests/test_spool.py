@@ -275,6 +275,18 @@ def test_flush_keeps_what_a_destination_not_configured_now_cannot_take(
     assert len(_spooled("otlp")) == 3 and len(_spooled("posthog")) == 2
 
 
+def test_flush_sends_nothing_to_a_collector_the_spool_was_not_written_for(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_spans("otlp", 3, recipient="some other collector")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", refused_url())
+    assert cli.main(["flush", "--timeout", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "otlp: sent 0 item(s) from 0 file(s); 1 file(s) left. (1 of them for other endpoints" in out
+    assert len(_spooled("otlp")) == 3
+
+
 @pytest.mark.timeout(60)
 def test_posthog_force_flush_is_true_only_when_the_client_really_sent(
     posthog_server: PostHogCaptureServer,
