@@ -89,7 +89,7 @@ def _cmd_flush(args: argparse.Namespace) -> int:
     if deleted:
         print(f"posthog: product telemetry is off; deleted {deleted} unsent file(s).")
     config = _plan.spool_config(settings)
-    waiting = {name: len(config.spool(name).pending()) for name in SPOOLED_DESTINATIONS}
+    waiting = {name: config.pending_count(name) for name in SPOOLED_DESTINATIONS}
     planned = _plan.plan(
         settings, decision, api_key=settings.posthog_api_key, posthog_timeout=min(args.timeout, 10.0)
     )
@@ -104,10 +104,11 @@ def _cmd_flush(args: argparse.Namespace) -> int:
     reports: dict[str, ReplayReport] = {}
 
     def send_all() -> None:
-        jobs = [
-            (config.spool(name), {"traces": dest.span_exporter, "logs": dest.log_exporter})
-            for name, dest in built.items()
-        ]
+        jobs = []
+        for name, dest in built.items():
+            spool = config.spool(name, recipient=dest.recipient, level=dest.level)  # its own files only
+            if spool is not None:
+                jobs.append((spool, {"traces": dest.span_exporter, "logs": dest.log_exporter}))
         for report in replay_all(jobs, deadline=deadline, export_timeout_s=args.timeout):
             reports[report.destination] = report
 
@@ -117,7 +118,7 @@ def _cmd_flush(args: argparse.Namespace) -> int:
 
     status = 0 if finished else 1
     for name in SPOOLED_DESTINATIONS:
-        left = len(config.spool(name).pending())
+        left = config.pending_count(name)
         report = reports.get(name)
         if not waiting[name] and report is None:
             print(f"{name}: nothing spooled.")
@@ -127,7 +128,11 @@ def _cmd_flush(args: argparse.Namespace) -> int:
             line = f"{name}: sent {report.sent_items} item(s) from {report.sent_files} file(s)"
             if report.skipped_files:
                 line += f"; skipped {report.skipped_files} unreadable file(s)"
+            if report.set_aside_files:
+                line += f"; set aside {report.set_aside_files} refused file(s)"
             line += f"; {left} file(s) left."
+            if left > report.left_files:
+                line += f" ({left - report.left_files} of them for other endpoints, keys or levels.)"
             if report.failed:
                 line += " The destination did not accept them; they are kept for later."
                 status = 1
@@ -150,7 +155,7 @@ def _cmd_telemetry(args: argparse.Namespace) -> int:
         if args.action == "disable":
             deleted = discard_product_spool(settings=settings)
             if deleted:
-                spool_dir = spool_config(settings).spool(PRODUCT_DESTINATION).directory
+                spool_dir = spool_config(settings).kind_directory(PRODUCT_DESTINATION)
                 print(f"Deleted {deleted} unsent product-telemetry file(s) from {spool_dir}.")
         if settings.consent is not None and settings.consent != (args.action == "enable"):
             print("Note: the environment (AXOLOTL_DO_NOT_TRACK / DO_NOT_TRACK) overrides this choice.")
@@ -164,7 +169,7 @@ def _cmd_telemetry(args: argparse.Namespace) -> int:
     print(f"OTLP destination: {otlp}; privacy level {settings.privacy}")
     spool = spool_config(settings)
     if spool.enabled:
-        counts = ", ".join(f"{n}: {len(spool.spool(n).pending())} file(s)" for n in SPOOLED_DESTINATIONS)
+        counts = ", ".join(f"{n}: {spool.pending_count(n)} file(s)" for n in SPOOLED_DESTINATIONS)
         print(f"Spool: {spool.root} ({counts}); `otel-axolotl flush` sends it now.")
     else:
         print(f"Spool: off ({_s.OTEL_AXOLOTL_SPOOL}=false)")

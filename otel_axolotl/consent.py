@@ -115,7 +115,7 @@ def discard_product_spool(
 
     try:
         config = SpoolConfig.from_settings(settings) if settings is not None else SpoolConfig.from_env(env)
-        return config.spool(PRODUCT_DESTINATION).clear()
+        return config.clear(PRODUCT_DESTINATION)
     except Exception:
         _logger.debug("otel-axolotl: cannot delete the product-telemetry spool", exc_info=True)
         return 0

@@ -46,6 +46,7 @@ from ._metric_wrapper import GuardedMetricExporter as GuardedMetricExporter  # i
 from .drops import DropCounter
 from .forksafe import after_fork_in_child
 from .spool import Spool, SpoolFileError, SpoolVersionError
+from .spool_layout import SpoolFile
 
 _logger = logging.getLogger("otel_axolotl")
 
@@ -352,8 +353,13 @@ class ReplayReport:
     sent_files: int = 0
     sent_items: int = 0
     skipped_files: int = 0  # unreadable: deleted with a warning
+    set_aside_files: int = 0  # refused while the destination accepted others: deleted, counted
     failed: bool = False  # the destination refused; the rest waits for next time
     left_files: int = 0
+
+
+BACKEND_DOWN_AFTER = 2
+"""Consecutive failed files after which a replay stops: the destination is down, not the file."""
 
 
 def replay(
@@ -364,37 +370,53 @@ def replay(
     export_timeout_s: float = 5.0,
     stop: threading.Event | None = None,
 ) -> ReplayReport:
-    """Send the spool's files, oldest first, through ``exporters`` (by signal) until the
-    ``deadline`` (``time.monotonic()``) or the first failure. A file is deleted only once
-    delivered, so nothing is sent twice by us; PostHog events keep their uuids besides, so
-    PostHog deduplicates a file sent again after a crash. Never raises."""
+    """Send what was spooled for this destination (``spool``: its recipient at its level; see
+    ``Spool.sources``: never data of a laxer level) through ``exporters`` (by signal), until
+    the ``deadline`` (``time.monotonic()``) or until the destination looks down.
+
+    Files that never failed go first, oldest first, then those that failed before, so a file
+    the destination refuses cannot hold back newer ones. A file that fails is given back
+    (``MAX_ATTEMPTS`` in all); one that fails again in the same replay after the destination
+    accepted another file, or fails at a later start right after one was accepted, is refused
+    for itself (too large for the transport, invalid) and is set aside. ``BACKEND_DOWN_AFTER``
+    failures in a row end the replay. A file is deleted only once delivered, so nothing is
+    sent twice by us; PostHog events keep their uuids besides. Never raises."""
     report = ReplayReport(spool.destination)
+    sources = spool.sources()
     try:
-        for f in spool.pending():
-            if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+        queue = [
+            (source, f) for source in sources for f in source.pending() if exporters.get(f.signal) is not None
+        ]
+        queue.sort(key=lambda item: (item[1].attempts > 0, item[1].written_ns, item[1].path.name))
+        failed_once: list[tuple[Spool, SpoolFile]] = []
+        in_a_row = failures = 0
+        accepted = False
+
+        def out_of_time() -> bool:
+            return time.monotonic() >= deadline or (stop is not None and stop.is_set())
+
+        for source, f in queue:
+            if out_of_time() or in_a_row >= BACKEND_DOWN_AFTER:
                 break
-            exporter = exporters.get(f.signal)
-            if exporter is None:  # this signal is not configured for the destination now
-                continue
-            claimed = spool.claim(f)
-            if claimed is None:  # another process (a rank on this node) took it
-                continue
-            try:
-                items = spool.read(claimed)
-            except SpoolVersionError:
-                continue
-            except SpoolFileError:
-                report.skipped_files += 1
-                continue
-            if deliver(exporter, items, export_timeout_s):
-                spool.done(claimed)
-                report.sent_files += 1
-                report.sent_items += len(items)
-            else:
-                spool.give_back(claimed)
-                report.failed = True
-                break
-        report.left_files = len(spool.pending())
+            fresh = f.attempts == 0
+            outcome = _replay_file(
+                source, f, exporters, export_timeout_s, report, set_aside=accepted and not fresh
+            )
+            if outcome == "sent":
+                in_a_row, accepted = 0, True
+            elif outcome is not None:  # given back (the file is returned), given up or set aside
+                in_a_row += 1
+                failures += outcome != "set aside"
+                if isinstance(outcome, SpoolFile):
+                    failed_once.append((source, outcome))
+        down = in_a_row >= BACKEND_DOWN_AFTER
+        if accepted and not down:  # the destination is up: what failed is refused for itself
+            for source, f in failed_once:
+                if out_of_time():
+                    break
+                _replay_file(source, f, exporters, export_timeout_s, report, set_aside=True)
+        report.left_files = sum(len(source.pending()) for source in sources)
+        report.failed = (down and report.left_files > 0) or (failures > 0 and not accepted)
     except Exception:  # a spool must never break start-up
         _logger.warning("otel-axolotl: replaying the %s spool failed", spool.destination, exc_info=True)
     return report
@@ -427,3 +449,38 @@ def replay_all(
                 report.destination,
             )
     return reports
+
+
+def _replay_file(
+    spool: Spool,
+    f: SpoolFile,
+    exporters: Mapping[str, Any],
+    export_timeout_s: float,
+    report: ReplayReport,
+    *,
+    set_aside: bool,
+) -> str | SpoolFile | None:
+    """Send one file: ``"sent"``; ``"set aside"``; failed and given back (the file is
+    returned) or ``"given up"`` (MAX_ATTEMPTS); None: not tried (another process has it,
+    unreadable, another format version)."""
+    claimed = spool.claim(f)
+    if claimed is None:  # another process (a rank on this node) took it
+        return None
+    try:
+        items = spool.read(claimed)
+    except SpoolVersionError:
+        return None
+    except SpoolFileError:
+        report.skipped_files += 1
+        return None
+    if deliver(exporters[f.signal], items, export_timeout_s):
+        spool.done(claimed)
+        report.sent_files += 1
+        report.sent_items += len(items)
+        return "sent"
+    if set_aside:
+        spool.set_aside(claimed, "refused")
+        report.set_aside_files += 1
+        return "set aside"
+    back = spool.give_back(claimed)
+    return back if back is not None else "given up"

@@ -33,6 +33,9 @@ class Destination:
     log_exporter: LogRecordExporter | None = None
     metric_exporter: MetricExporter | None = None
     product_analytics: bool = False  # PostHog: main rank only, strict only, needs consent
+    recipient: str | None = None
+    """Who receives it (``spool_layout.recipient_id``, a hash): the spool replays only to the same
+    recipient. None: not spooled."""
 
 
 def otlp(settings: _s.Settings) -> Destination | None:
@@ -40,6 +43,7 @@ def otlp(settings: _s.Settings) -> Destination | None:
     if not settings.otlp:
         return None
     from ._logging import quiet_repeats
+    from .spool_layout import otlp_recipient
 
     quiet_repeats()  # an unreachable collector is reported once, not once per batch
     level = Level(settings.privacy)
@@ -51,7 +55,15 @@ def otlp(settings: _s.Settings) -> Destination | None:
             {"traces": "span_exporter", "logs": "log_exporter", "metrics": "metric_exporter"}[signal],
             exporter,
         )
+    dest.recipient = otlp_recipient({s: (t.protocol, _otlp_url(s, t)) for s, t in settings.otlp.items()})
     return dest
+
+
+def _otlp_url(signal: str, target: _s.OtlpSignal) -> str:
+    """Where the exporter of ``signal`` sends: gRPC takes the endpoint, HTTP a per-signal path."""
+    if target.protocol == "grpc" or target.signal_specific:
+        return target.endpoint
+    return target.endpoint.rstrip("/") + f"/v1/{signal}"
 
 
 def _otlp_exporter(signal: str, target: _s.OtlpSignal) -> Any:
@@ -71,8 +83,7 @@ def _otlp_exporter(signal: str, target: _s.OtlpSignal) -> Any:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HExp
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HExp
-    url = target.endpoint if target.signal_specific else target.endpoint.rstrip("/") + f"/v1/{signal}"
-    return HExp(endpoint=url)
+    return HExp(endpoint=_otlp_url(signal, target))
 
 
 def json_lines(name: str, out: IO[str], level: Level, *, label: str | None = None) -> Destination:
@@ -139,6 +150,8 @@ def posthog(
         return None
     from opentelemetry.exporter.posthog import PostHogLogExporter, PostHogSpanExporter
 
+    from .spool_layout import posthog_recipient
+
     options: dict[str, Any] = {
         "api_key": api_key,
         "distinct_id": distinct_id or uuid.uuid4().hex,
@@ -155,6 +168,7 @@ def posthog(
         span_exporter=PostHogSpanExporter(**options),
         log_exporter=PostHogLogExporter(**options),
         product_analytics=True,
+        recipient=posthog_recipient(settings.posthog_host, api_key),
     )
 
 

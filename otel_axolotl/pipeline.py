@@ -202,7 +202,7 @@ class Pipeline:
         def dropped(signal: str, reason: str, count: int) -> None:
             self.drops.add(name, signal, reason, count)
 
-        return self.spool_config.spool(name, dropped)
+        return self.spool_config.spool(name, dropped, recipient=dest.recipient, level=dest.level)
 
     def _delivery(self, dest: Destination, signal: str, exporter: Any, spool: Spool | None) -> Delivery:
         delivery = Delivery(
@@ -226,7 +226,7 @@ class Pipeline:
         jobs = []
         for delivery_group in _by_destination(self.deliveries):
             spool = delivery_group[0].spool
-            if spool is not None and spool.pending():
+            if spool is not None and any(source.pending() for source in spool.sources()):
                 jobs.append((spool, {d.signal: d.exporter for d in delivery_group}))
         if not jobs:
             self._replay_done.set()

@@ -111,8 +111,8 @@ class _Server(ThreadingHTTPServer):
 class PostHogCaptureServer:
     """The server object: ``url``, ``events``, ``requests``, ``set_mode``, ``wait_for``."""
 
-    def __init__(self) -> None:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int = 0) -> None:
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.capture = self
         self._cond = threading.Condition()
         self._requests: list[ReceivedRequest] = []
