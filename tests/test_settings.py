@@ -181,7 +181,7 @@ def test_env_argument_is_honoured_by_the_spool(tmp_path, monkeypatch):
     manager.send_event(sc.EVENT_TRAIN_PROGRESS, {"step": 1})
     manager.end_run("completed")
     manager.shutdown(timeout=3)
-    assert list((given_dir / "otlp").glob("*.jsonl")), "spooled where env= says"
+    assert list((given_dir / "otlp").glob("*/*.jsonl")), "spooled where env= says"
     assert not process_dir.exists() and not (tmp_path / "home").exists()
 
 
