@@ -36,7 +36,22 @@ def init(**kwargs: Any) -> TelemetryManager:
         from .instrumentor import TrainerInstrumentor
 
         TrainerInstrumentor().instrument(manager=mgr)
+    # Also when inactive: Axolotl's own telemetry then sends nothing. Only where Axolotl is
+    # installed (the instrumentor's imports cost ~90 ms).
+    if mgr.settings.auto_instrument and _installed("axolotl"):
+        from .integrations.axolotl import AxolotlInstrumentor
+
+        AxolotlInstrumentor().instrument(manager=mgr, skip_dep_check=True)
     return mgr
+
+
+def _installed(package: str) -> bool:
+    import importlib.util
+
+    try:
+        return package in sys.modules or importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def get_manager() -> TelemetryManager | None:
@@ -61,6 +76,10 @@ def shutdown(timeout: float | None = None) -> None:
         from .instrumentor import TrainerInstrumentor
 
         TrainerInstrumentor().uninstrument()
+    if "otel_axolotl.integrations.axolotl" in sys.modules:
+        from .integrations.axolotl import AxolotlInstrumentor
+
+        AxolotlInstrumentor().uninstrument()
     mgr = _manager.current()
     if mgr is not None:
         mgr.shutdown(timeout)
