@@ -52,7 +52,7 @@ def test_axolotl_events_reach_rotel_and_posthog_once_each_scrubbed(
         OTEL_EXPORTER_OTLP_ENDPOINT=rotel_collector.grpc_endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
     )
-    result, output = _run("routed", env)
+    result, _ = _run("routed", env)
     assert result["singleton"] and result["routed_enabled"] and result["routed_run_id"]
     assert result["callback_class"] == "otel_axolotl.callbacks", "Axolotl's callback is this SDK's"
 
@@ -89,7 +89,7 @@ def test_uninstrument_gives_axolotl_its_own_telemetry_back(rotel_collector: Rote
         OTEL_EXPORTER_OTLP_ENDPOINT=rotel_collector.grpc_endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
     )
-    result, output = _run("restored", env)
+    result, _ = _run("restored", env)
     assert result["singleton"] and result["routed_enabled"], "routed to the OTLP-only manager first"
     assert result["callback_class"] == "otel_axolotl.callbacks"
     assert result["own_manager_class"] == "axolotl.telemetry.manager.TelemetryManager"

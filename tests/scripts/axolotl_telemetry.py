@@ -9,6 +9,7 @@ process is recorded with its host, so the test can tell whether Axolotl's own wa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any
@@ -59,15 +60,15 @@ def load_datasets(path: str) -> None:
 
 
 def raise_and_catch(tag: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):  # caught: the run goes on
         load_datasets(f"/home/alice/private-{tag}/data.json")
-    except FileNotFoundError:
-        pass  # caught: the run goes on
 
 
 result: dict[str, Any] = {"run_id": manager.run_id}
 early = ax_manager.TelemetryManager.get_instance()  # a module-level reference, as axolotl.cli.config keeps
-result["singleton"] = early is ax_manager.TelemetryManager() and early is ax_manager.TelemetryManager.get_instance()
+result["singleton"] = (
+    early is ax_manager.TelemetryManager() and early is ax_manager.TelemetryManager.get_instance()
+)
 result["routed_enabled"] = early.enabled
 result["routed_run_id"] = early.run_id == manager.run_id
 result["callback_class"] = type(ax_callbacks.TelemetryCallback()).__module__
