@@ -112,7 +112,10 @@ class AxolotlManager:
         return self._target().whitelist
 
     def send_event(self, event_type: str, properties: dict[str, Any] | None = None) -> None:
-        self._target().send_event(event_type, properties)
+        if _routing.active:
+            _send_routed(event_type, properties)
+        else:
+            self._target().send_event(event_type, properties)
 
     def send_system_info(self) -> None:
         self._target().send_system_info()
@@ -122,6 +125,22 @@ class AxolotlManager:
 
 
 _facade = AxolotlManager()
+
+
+def _send_routed(event_type: str, properties: dict[str, Any] | None) -> None:
+    """An Axolotl event into this SDK's manager. An ``<function>-error`` event sent while an
+    exception is being handled is Axolotl's own ``send_errors`` wrapper (one decorated before
+    instrumenting): it goes through this SDK's error path, so the exception is recorded on
+    the span too and reported once however many wrappers, Axolotl's or ours, it passes."""
+    manager = _routing.target()
+    handled = sys.exc_info()[1]
+    if event_type.endswith("-error") and isinstance(handled, Exception):
+        from ..errors import _safe_name, report
+
+        function = event_type.removesuffix("-error")
+        report(handled, f"{_safe_name(function)}-error", function, manager, end_run=False)
+        return
+    manager.send_event(event_type, properties)
 
 
 # ------------------------------------------------------------------ the patches
@@ -138,7 +157,7 @@ def _patch_manager_module(module: Any) -> None:
 
     # An instance Axolotl built before we were active: its calls come here too.
     def send_event(self: Any, event_type: str, properties: dict[str, Any] | None = None) -> None:
-        _routing.target().send_event(event_type, properties)
+        _send_routed(event_type, properties)
 
     def send_system_info(self: Any) -> None:
         _routing.target().send_system_info()

@@ -44,6 +44,20 @@ def _recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
 
 posthog.Client.__init__ = _recording_init  # type: ignore[method-assign]
 
+# Decorated by Axolotl's own send_errors before init(), as modules imported earlier are.
+from axolotl.telemetry.errors import send_errors as axolotl_send_errors  # noqa: E402
+
+
+@axolotl_send_errors
+def early_outer() -> None:
+    inner_routed()  # decorated after init(): the innermost reports, Axolotl's wrapper does not again
+
+
+@axolotl_send_errors
+def early_fail() -> None:
+    raise KeyError("key from /home/alice/private-early")
+
+
 import otel_axolotl  # noqa: E402
 
 manager = otel_axolotl.init()
@@ -57,6 +71,11 @@ from axolotl.telemetry import manager as ax_manager  # noqa: E402
 def load_datasets(path: str) -> None:
     """Decorated while instrumented, as Axolotl's modules are at import."""
     raise FileNotFoundError(f"no dataset at {path}")
+
+
+@ax_errors.send_errors
+def inner_routed() -> None:
+    raise RuntimeError("nested failure in /home/alice/private-nested")
 
 
 def raise_and_catch(tag: str) -> None:
@@ -85,6 +104,10 @@ if sys.argv[1] == "routed":
     )
     early.send_event(event_type="model-load", properties={"model_type": "LlamaForCausalLM"})
     raise_and_catch("routed")
+    with contextlib.suppress(RuntimeError):
+        early_outer()
+    with contextlib.suppress(KeyError):
+        early_fail()
 else:  # restored
     early.send_event(event_type="before-uninstrument", properties={"n": 1})
     raise_and_catch("before")
