@@ -110,3 +110,27 @@ def test_uninstrument_gives_axolotl_its_own_telemetry_back(rotel_collector: Rote
     names = _otlp_event_names(rotel_collector)
     assert names.count("__main__.load_datasets-error") == 1, "only the error raised while instrumented"
     assert "after-uninstrument" not in names
+
+
+def test_otel_axolotl_run_routes_axolotl_in_the_child_command(tmp_path: Path) -> None:
+    """``otel-axolotl run -- python ...``: its sitecustomize calls ``init()``, which applies the
+    instrumentor before the command imports anything of Axolotl."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from axolotl.telemetry.manager import TelemetryManager\n"
+        "from axolotl.telemetry.callbacks import TelemetryCallback\n"
+        "manager, callback = TelemetryManager.get_instance(), TelemetryCallback()\n"
+        "print('PROBE', type(manager).__name__, type(callback).__module__)\n"
+    )
+    env = child_env(tmp_path, AXOLOTL_DO_NOT_TRACK="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "otel_axolotl.cli", "run", "--", sys.executable, "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert marker(result.stdout, "PROBE") == ["AxolotlManager", "otel_axolotl.callbacks"], result.stdout
