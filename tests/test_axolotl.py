@@ -55,6 +55,7 @@ def test_axolotl_events_reach_rotel_and_posthog_once_each_scrubbed(
     result, _ = _run("routed", env)
     assert result["singleton"] and result["routed_enabled"] and result["routed_run_id"]
     assert result["callback_class"] == "otel_axolotl.callbacks", "Axolotl's callback is this SDK's"
+    assert result["subclass_class"] == "OwnCallback", "a subclass of it is left alone"
 
     # Axolotl's own PostHog client never existed: the only client is this SDK's, to the local server.
     assert result["clients"] == [posthog_server.url] and result["outside"] == []

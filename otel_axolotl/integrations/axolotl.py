@@ -146,10 +146,18 @@ def _send_routed(event_type: str, properties: dict[str, Any] | None) -> None:
 # ------------------------------------------------------------------ the patches
 
 
+def _plain_new(klass: Any, *args: Any, **kwargs: Any) -> Any:
+    return object.__new__(klass)
+
+
 def _patch_manager_module(module: Any) -> None:
     cls = module.TelemetryManager
+    own_new = cls.__dict__.get("__new__")
+    original_new = own_new.__func__ if isinstance(own_new, staticmethod) else _plain_new
 
     def __new__(klass: Any, *args: Any, **kwargs: Any) -> Any:
+        if klass is not cls:  # somebody's subclass keeps Axolotl's behaviour
+            return original_new(klass, *args, **kwargs)
         return _facade  # not an instance of ``klass``: Axolotl's __init__ never runs
 
     def get_instance(klass: Any) -> Any:
@@ -202,6 +210,8 @@ def _patch_callbacks_module(module: Any) -> None:
     cls = module.TelemetryCallback
 
     def __new__(klass: Any, *args: Any, **kwargs: Any) -> Any:
+        if klass is not cls:  # somebody's subclass keeps Axolotl's behaviour
+            return _plain_new(klass)
         from ..callbacks import TelemetryCallback
 
         return TelemetryCallback(_routing.manager)  # not a ``klass``: Axolotl's __init__ never runs

@@ -92,6 +92,13 @@ result["routed_enabled"] = early.enabled
 result["routed_run_id"] = early.run_id == manager.run_id
 result["callback_class"] = type(ax_callbacks.TelemetryCallback()).__module__
 
+
+class OwnCallback(ax_callbacks.TelemetryCallback):
+    """Somebody's subclass of Axolotl's callback: left as it is."""
+
+
+result["subclass_class"] = type(OwnCallback()).__name__
+
 if sys.argv[1] == "routed":
     early.send_event(
         event_type="config-loaded",
