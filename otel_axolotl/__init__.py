@@ -41,7 +41,9 @@ def init(**kwargs: Any) -> TelemetryManager:
     if mgr.settings.auto_instrument and _installed("axolotl"):
         from .integrations.axolotl import AxolotlInstrumentor
 
-        AxolotlInstrumentor().instrument(manager=mgr, skip_dep_check=True)
+        axolotl = AxolotlInstrumentor()
+        if not axolotl.is_instrumented_by_opentelemetry:  # init() is idempotent, and quiet
+            axolotl.instrument(manager=mgr, skip_dep_check=True)
     return mgr
 
 
