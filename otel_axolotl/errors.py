@@ -258,6 +258,8 @@ def _report_escaping(func: Callable[..., Any], manager: Any, exc: BaseException)
     """The error event for an exception leaving ``func``; the run is left open, its status
     untouched: the caller may still catch it. If nobody does, the run fails at the excepthook
     or, when the interpreter is about to exit from it, at exit (``_fail_run_if_uncaught``)."""
+    if manager is None or not manager.active:
+        return
     path = function_path(func)
     if report(exc, f"{_safe_name(path)}-error", path, manager, end_run=False):
         _watch_exit()
@@ -311,8 +313,6 @@ def send_errors(func: F) -> F:
         @functools.wraps(func)
         def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
             manager = _manager_for_call()
-            if manager is None or not manager.active:
-                return (yield from func(*args, **kwargs))
             try:
                 return (yield from func(*args, **kwargs))
             except Exception as exc:
@@ -326,8 +326,6 @@ def send_errors(func: F) -> F:
         @functools.wraps(func)
         async def coroutine_wrapper(*args: Any, **kwargs: Any) -> Any:
             manager = _manager_for_call()
-            if manager is None or not manager.active:
-                return await func(*args, **kwargs)
             try:
                 return await func(*args, **kwargs)
             except Exception as exc:
@@ -339,8 +337,6 @@ def send_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         manager = _manager_for_call()
-        if manager is None or not manager.active:
-            return func(*args, **kwargs)
         try:
             return func(*args, **kwargs)
         except Exception as exc:
