@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import semconv as sc
 from . import settings as _s
-from .runtime_metrics import RuntimeMetricsTracker
+from .runtime_metrics import RuntimeMetrics, RuntimeMetricsTracker
 
 if TYPE_CHECKING:
     from .host import TelemetryHost
@@ -28,7 +28,7 @@ _logger = logging.getLogger("otel_axolotl")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Keys of a trainer's log dict that Axolotl's progress and end events carry.
+# Keys of a trainer's log dict that Axolotl's progress and end events carry (only once logged).
 LAST_METRIC_KEYS = (
     "loss",
     "ppl",
@@ -73,14 +73,19 @@ class RunRecorder:
         self.tracker = RuntimeMetricsTracker()
         self.current_epoch = -1
         self.global_step = 0
-        self.last_metrics: dict[str, Any] = {k: 0 for k in LAST_METRIC_KEYS}
+        # What Axolotl's progress and end events carry: the latest value of each metric that was
+        # actually logged, the step it was logged at, and the run mean transformers logs last.
+        self.last_metrics: dict[str, Any] = {}
+        self.metric_steps: dict[str, int] = {}
+        self.aggregate_metrics: dict[str, Any] = {}
         self._epoch_span: Any = None
         self._step_span: Any = None
         self._step_started: float | None = None
         self._last_hook_ns = time.time_ns()
-        self._start_time = time.time()
-        self._last_report_time = self._start_time
-        self._last_report_step = 0
+        self.start_step = 0
+        self.start_time = time.time()
+        self.last_report_time = self.start_time
+        self.last_report_step = 0
         self._started = False
         self._ended = False
         self._rank_attrs: dict[str, Any] = {sc.ATTR_RANK: manager.rank.rank}
@@ -97,13 +102,20 @@ class RunRecorder:
 
     # -- run ---------------------------------------------------------------------------------
     @guarded
-    def train_begin(self, attributes: Mapping[str, Any] | None = None) -> None:
+    def train_begin(self, attributes: Mapping[str, Any] | None = None, start_step: int = 0) -> None:
+        """``start_step``: the step training starts from (a resumed run's checkpoint step)."""
         if not self.active or self._started:
             return
         self._started = True
         self.manager.track_run(self)
+        self.start_step = self.global_step = self.last_report_step = start_step
+        self.start_time = self.last_report_time = time.time()
+        self.tracker.metrics = RuntimeMetrics(start_time=self.start_time)
         attrs = {sc.ATTR_TRAINER: self.trainer, **(attributes or {})}
         self.manager.start_run(attrs)
+        # Axolotl sends system-info after config-loaded; a run nothing sent config-loaded for
+        # (a plain Trainer, TRL, accelerate) gets it here. The manager sends it once.
+        self.manager.send_system_info()
         start_attrs = {
             k: v for k, v in attrs.items() if k in (sc.ATTR_TRAIN_MAX_STEPS, sc.ATTR_TRAIN_NUM_EPOCHS)
         }
@@ -117,7 +129,14 @@ class RunRecorder:
         self.manager.untrack_run(self)
         self._end_step_span()
         self.epoch_end()
-        summary = {**self.last_metrics, **self.tracker.metrics.to_dict()}
+        self.tracker.update_memory_metrics()
+        summary = {
+            **self.tracker.metrics.to_dict(),
+            "step": self.global_step,
+            "start_step": self.start_step,
+            "aggregate": dict(self.aggregate_metrics),
+            "latest_step": {**self.last_metrics, "metric_steps": dict(self.metric_steps)},
+        }
         self.manager.send_event(
             sc.EVENT_TRAIN_END, summary, {sc.ATTR_STEP: self.global_step, sc.ATTR_RUN_STATUS: status}
         )
@@ -187,25 +206,35 @@ class RunRecorder:
         self._maybe_report_progress(progress)
 
     def _maybe_report_progress(self, progress: float | None) -> None:
+        """Axolotl's rule (0.21.0 ``TelemetryCallback.on_step_end``): the first step of the run;
+        then a step ``progress_steps`` after the last report; and, at a step that is a multiple
+        of ``progress_steps``, earlier when ``progress_seconds`` have passed since the last one.
+        Steps in between cost two comparisons: the clock is read only at those candidates."""
+        step = self.global_step
+        steps = step - self.last_report_step
+        first = step == self.start_step + 1
+        if not (first or steps >= self.progress_steps or step % self.progress_steps == 0):
+            return
         now = time.time()
-        steps = self.global_step - self._last_report_step
-        elapsed = now - self._last_report_time
-        if not (self.global_step == 1 or steps >= self.progress_steps or elapsed >= self.progress_seconds):
+        elapsed = now - self.last_report_time
+        if not (first or steps >= self.progress_steps or elapsed >= self.progress_seconds):
             return
         self.tracker.update_memory_metrics()
         properties = {
             **self.last_metrics,
-            "step": self.global_step,
+            "metric_steps": dict(self.metric_steps),
+            "start_step": self.start_step,
+            "step": step,
             "epoch": self.current_epoch,
             "progress": progress,
             "steps_per_second": steps / elapsed if steps > 0 and elapsed > 0 else 0,
-            "elapsed_time": now - self._start_time,
+            "elapsed_time": now - self.start_time,
             "time_since_last_report": elapsed,
             "memory": self.tracker.get_memory_metrics(),
         }
-        self.manager.send_event(sc.EVENT_TRAIN_PROGRESS, properties, {sc.ATTR_STEP: self.global_step})
-        self._last_report_time = now
-        self._last_report_step = self.global_step
+        self.manager.send_event(sc.EVENT_TRAIN_PROGRESS, properties, {sc.ATTR_STEP: step})
+        self.last_report_time = now
+        self.last_report_step = step
 
     # -- logs, evaluation, checkpoints ------------------------------------------------------------
     @guarded
@@ -217,6 +246,10 @@ class RunRecorder:
             value = logs.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.last_metrics[key] = value
+                self.metric_steps[key] = self.global_step
+        train_loss = logs.get("train_loss")
+        if isinstance(train_loss, (int, float)) and not isinstance(train_loss, bool):
+            self.aggregate_metrics["train_loss"] = train_loss
         self._last_hook_ns = time.time_ns()
 
     @guarded

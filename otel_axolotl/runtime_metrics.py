@@ -24,6 +24,8 @@ class RuntimeMetrics:
     epoch_end_times: dict[int, float] = field(init=False)
     peak_cpu_memory: int = 0
     peak_gpu_memory: dict[int, int] = field(init=False)
+    # Axolotl's: how each device's peak was obtained; here always sampled (memory_allocated).
+    gpu_peak_memory_source: dict[int, str] = field(default_factory=dict)
     total_steps: int = 0
     current_epoch: int = 0
     current_step: int = 0
@@ -69,17 +71,29 @@ class RuntimeMetrics:
             result["epoch_times"] = epoch_times
             result["average_epoch_time_seconds"] = self.average_epoch_time()
         if self.peak_gpu_memory:
-            result["gpu_memory"] = {
-                f"gpu_{i}_peak_memory_bytes": v for i, v in sorted(self.peak_gpu_memory.items())
-            }
+            gpu: dict[str, Any] = {}
+            for i, peak in sorted(self.peak_gpu_memory.items()):
+                gpu[f"gpu_{i}_peak_memory_bytes"] = peak
+                gpu[f"gpu_{i}_peak_memory_source"] = self.gpu_peak_memory_source.get(i, "sampled")
+            result["gpu_memory"] = gpu
         return result
 
 
 class RuntimeMetricsTracker:
+    """Axolotl's tracker, attribute for attribute (``metrics``, ``update_interval``,
+    ``telemetry_manager``, the ``update_*``/``get_*`` methods), without its own manager."""
+
     update_interval = 100
 
     def __init__(self) -> None:
         self.metrics = RuntimeMetrics(start_time=time.time())
+
+    @property
+    def telemetry_manager(self) -> Any:
+        """The process's manager, as Axolotl's tracker holds ``TelemetryManager.get_instance()``."""
+        from .manager import get_default
+
+        return get_default()
 
     def start_epoch(self, epoch: int) -> None:
         self.metrics.current_epoch = epoch
@@ -97,12 +111,23 @@ class RuntimeMetricsTracker:
 
     def update_memory_metrics(self) -> None:
         self.metrics.peak_cpu_memory = max(self.metrics.peak_cpu_memory, rss())
+        self.update_gpu_memory_metrics()
+
+    def update_gpu_memory_metrics(self) -> None:
+        """The accelerator half of ``update_memory_metrics`` (Axolotl's name)."""
         for device, used in allocated_accelerator_memory().items():
             self.metrics.peak_gpu_memory[device] = max(self.metrics.peak_gpu_memory.get(device, 0), used)
+            self.metrics.gpu_peak_memory_source[device] = "sampled"
 
-    def get_memory_metrics(self) -> dict[str, int]:
-        result = {"cpu_memory_bytes": rss(), "peak_cpu_memory_bytes": self.metrics.peak_cpu_memory}
+    def get_memory_metrics(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "cpu_memory_bytes": rss(),
+            "peak_cpu_memory_bytes": self.metrics.peak_cpu_memory,
+        }
         for device, used in allocated_accelerator_memory().items():
             result[f"gpu_{device}_memory_bytes"] = used
             result[f"gpu_{device}_peak_memory_bytes"] = self.metrics.peak_gpu_memory.get(device, 0)
+            result[f"gpu_{device}_peak_memory_source"] = self.metrics.gpu_peak_memory_source.get(
+                device, "sampled"
+            )
         return result

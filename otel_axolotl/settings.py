@@ -52,9 +52,12 @@ OTEL_AXOLOTL_POSTHOG_API_KEY = "OTEL_AXOLOTL_POSTHOG_API_KEY"
 OTEL_AXOLOTL_NOTICE_SECONDS = "OTEL_AXOLOTL_NOTICE_SECONDS"
 """How long start-up waits after the consent notice. Default 15."""
 OTEL_AXOLOTL_PROGRESS_STEPS = "OTEL_AXOLOTL_PROGRESS_STEPS"
-"""``train-progress`` every this many steps. Default 100 (as Axolotl)."""
+"""``train-progress`` at the run's first step, then this many steps after the last one. Default
+100 (Axolotl 0.21.0's ``report_interval_steps``)."""
 OTEL_AXOLOTL_PROGRESS_SECONDS = "OTEL_AXOLOTL_PROGRESS_SECONDS"
-"""...or after this many seconds, whichever comes first. Default 60 (as Axolotl)."""
+"""...or earlier, at a step that is a multiple of OTEL_AXOLOTL_PROGRESS_STEPS, when this many
+seconds passed since the last one (Axolotl 0.21.0's rule, which reads the clock only at those
+steps). Default 60 (Axolotl's ``TIME_SINCE_LAST``)."""
 OTEL_AXOLOTL_STEP_SPANS = "OTEL_AXOLOTL_STEP_SPANS"
 """Fraction of optimizer steps that get a span, 0..1. Default 0 (none)."""
 OTEL_AXOLOTL_SHUTDOWN_TIMEOUT = "OTEL_AXOLOTL_SHUTDOWN_TIMEOUT"
