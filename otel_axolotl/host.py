@@ -64,6 +64,8 @@ class TelemetryHost(Protocol):
         attributes: Mapping[str, Any] | None = None,
     ) -> None: ...
 
+    def send_system_info(self) -> None: ...
+
 
 class NoopRuntime:
     """The disabled path: no provider, no thread, no socket; every call returns at once.
