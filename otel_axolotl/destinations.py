@@ -136,8 +136,9 @@ def posthog(
     distinct_id: str | None = None,
     export_timeout: float | None = None,
 ) -> Destination | None:
-    """Anonymous product analytics: always strict, events and spans (progress events already
-    carry the metrics, so periodic metric events would only add volume).
+    """Anonymous product analytics: always strict, Axolotl's events (and the run's spans as
+    events only with OTEL_AXOLOTL_POSTHOG_SPANS; progress events already carry the metrics, so
+    periodic metric events would only add volume).
 
     Only what the user set is passed on (the host, when ``OTEL_AXOLOTL_POSTHOG_HOST`` names
     another than the default), so the exporter's own ``OTEL_EXPORTER_POSTHOG_*`` variables
@@ -165,7 +166,8 @@ def posthog(
     return Destination(
         "posthog",
         Level.STRICT,
-        span_exporter=PostHogSpanExporter(**options),
+        # The run's spans as events only when asked (OTEL_AXOLOTL_POSTHOG_SPANS): Axolotl sends none.
+        span_exporter=PostHogSpanExporter(**options) if settings.posthog_spans else None,
         log_exporter=PostHogLogExporter(**options),
         product_analytics=True,
         recipient=posthog_recipient(settings.posthog_host, api_key),

@@ -94,7 +94,8 @@ def plan(
             PlannedDestination(
                 "posthog",
                 Level.STRICT,
-                frozenset({"traces", "logs"}),
+                # Axolotl's events only; its spans as events only when asked (a run summary).
+                frozenset({"traces", "logs"} if s.posthog_spans else {"logs"}),
                 lambda: _dest.posthog(s, key, export_timeout=timeout),
                 product_analytics=True,
             )

@@ -47,6 +47,9 @@ OTEL_AXOLOTL_DEBUG = "OTEL_AXOLOTL_DEBUG"
 scrubbing) and send nothing."""
 OTEL_AXOLOTL_POSTHOG_HOST = "OTEL_AXOLOTL_POSTHOG_HOST"
 """PostHog host for product telemetry. Default ``https://us.i.posthog.com``."""
+OTEL_AXOLOTL_POSTHOG_SPANS = "OTEL_AXOLOTL_POSTHOG_SPANS"
+"""``true``: also send the run's spans to PostHog as events (``axolotl.run``, ``axolotl.epoch``,
+...: a run summary). Default false: PostHog gets Axolotl's events only, as Axolotl sends them."""
 OTEL_AXOLOTL_POSTHOG_API_KEY = "OTEL_AXOLOTL_POSTHOG_API_KEY"
 """PostHog project key. The embedding library usually passes it in code instead."""
 OTEL_AXOLOTL_NOTICE_SECONDS = "OTEL_AXOLOTL_NOTICE_SECONDS"
@@ -287,6 +290,7 @@ class Settings:
     debug: bool = False
     posthog_host: str | None = DEFAULT_POSTHOG_HOST
     posthog_api_key: str | None = None
+    posthog_spans: bool = False
     notice_seconds: float = DEFAULT_NOTICE_SECONDS
     progress_steps: int = DEFAULT_PROGRESS_STEPS
     progress_seconds: float = DEFAULT_PROGRESS_SECONDS
@@ -335,6 +339,7 @@ class Settings:
             debug=parse_bool(env, OTEL_AXOLOTL_DEBUG, False),
             posthog_host=validate_url(host, OTEL_AXOLOTL_POSTHOG_HOST) if host else DEFAULT_POSTHOG_HOST,
             posthog_api_key=(env.get(OTEL_AXOLOTL_POSTHOG_API_KEY) or "").strip() or None,
+            posthog_spans=parse_bool(env, OTEL_AXOLOTL_POSTHOG_SPANS, False),
             notice_seconds=parse_float(env, OTEL_AXOLOTL_NOTICE_SECONDS, DEFAULT_NOTICE_SECONDS, maximum=600),
             progress_steps=int(
                 parse_float(env, OTEL_AXOLOTL_PROGRESS_STEPS, DEFAULT_PROGRESS_STEPS, minimum=1)

@@ -142,12 +142,6 @@ def test_posthog_stream_equals_axolotl_for_the_same_run(
     assert set(system_info) - theirs <= {"otel-axolotl_version", "lightning_version"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="span-derived events (axolotl.run, axolotl.epoch, ...) still reach PostHog: the pipeline "
-    "must route only events (logs) there unless a setting asks for a run summary (issue 16 item 2; "
-    "pipeline/destinations, not this module)",
-)
 def test_no_span_derived_events_in_the_posthog_stream(
     posthog_server: PostHogCaptureServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

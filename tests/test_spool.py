@@ -183,6 +183,7 @@ def _consent(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
     monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "0")
     monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_API_KEY", "phc_test_project_key")
     monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_HOST", host)
+    monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_SPANS", "true")  # both signals go through the spool
 
 
 @pytest.mark.e2e
@@ -778,6 +779,7 @@ def test_a_posthog_spool_written_under_one_project_key_is_never_sent_under_anoth
     monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "0")
     monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_HOST", posthog_server.url)
     monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_API_KEY", "phc_project_one")
+    monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_SPANS", "true")
     posthog_server.set_mode(400)  # the first run's requests are refused: spooled
     first = TelemetryManager()
     _emit(first, spans=1, events=2)
