@@ -3,7 +3,8 @@
 The transformers callback, the Lightning callback and the plain-loop API are thin adapters
 over one ``RunRecorder``, so all three emit the same span tree, metric names and events.
 Every public method is guarded: a telemetry bug is logged once and never reaches training.
-Per-step work is a few clock reads and metric updates; network I/O happens on exporter
+Per-step work is one clock read each side of the step, an increment and an append (the
+metric reader's thread does the rest, see ``instruments``); network I/O happens on exporter
 threads only. Every span carries ``axolotl.rank``. An open run is known to the manager, so a
 signal (``manager.interrupt()``) ends it with ``train-end`` as ``interrupted``.
 """
@@ -15,10 +16,12 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from time import perf_counter
 from typing import Any, TypeVar
 
 from . import semconv as sc
 from . import settings as _s
+from .instruments import RUN_SUMMARY_MARKER, STEP_BATCH, run_summary_attributes
 from .runtime_metrics import RuntimeMetricsTracker
 
 _logger = logging.getLogger("otel_axolotl")
@@ -37,6 +40,14 @@ LAST_METRIC_KEYS = (
 )
 
 
+def hook_failed(name: str, exc: Exception) -> None:
+    """A telemetry hook failed: say so once per hook, never raise. The hot-path hooks call
+    this from their own ``try`` (free in Python 3.11 until something raises) instead of
+    paying for ``guarded``'s extra call on every step."""
+    _s.warn_once(f"hook:{name}", "otel-axolotl: %s failed and was skipped: %r", name, exc)
+    _logger.debug("otel-axolotl: hook failure", exc_info=True)
+
+
 def guarded(method: F) -> F:
     """Never let telemetry raise into training; say so once per hook."""
 
@@ -45,13 +56,7 @@ def guarded(method: F) -> F:
         try:
             return method(*args, **kwargs)
         except Exception as exc:
-            _s.warn_once(
-                f"hook:{method.__qualname__}",
-                "otel-axolotl: %s failed and was skipped: %r",
-                method.__qualname__,
-                exc,
-            )
-            _logger.debug("otel-axolotl: hook failure", exc_info=True)
+            hook_failed(method.__qualname__, exc)
             return None
 
     return wrapper  # type: ignore[return-value]
@@ -61,20 +66,33 @@ class RunRecorder:
     """Spans, metrics and events for one training run."""
 
     def __init__(self, manager: Any, trainer: str) -> None:
+        settings = manager.settings
+        # What the hot path (step_end, log) touches is assigned first: an instance's values
+        # are stored in insertion order, so these share one or two cache lines, and right
+        # after a training step every cache line is a miss.
+        self._pending_steps: Any = None  # the instruments' step buffer, appended to directly
+        self._step_started: float | None = None
+        self.global_step = 0
+        self._last_hook = perf_counter()  # when the previous hook ran (spans without a start)
+        self._untracked_steps = 0  # steps not yet handed to the tracker (see _sync_tracker)
+        self._step_span: Any = None
+        # When _maybe_report_progress can next have something to do (a cheap test per step):
+        # step 1, then progress_steps steps or progress_seconds seconds after the last report.
+        self._progress_step_due = 1
+        self._progress_time_due = self._last_hook + settings.progress_seconds
+        self._pending_logs: Any = None  # the instruments' log buffer, likewise
+        self._logged: dict[str, float] = {}  # every numeric key this run logged -> latest value
         self.manager = manager
         self.trainer = trainer
-        settings = manager.settings
         self.progress_steps = settings.progress_steps
         self.progress_seconds = settings.progress_seconds
         self.step_span_ratio = settings.step_span_ratio
         self.tracker = RuntimeMetricsTracker()
         self.current_epoch = -1
-        self.global_step = 0
         self.last_metrics: dict[str, Any] = {k: 0 for k in LAST_METRIC_KEYS}
+        self.run_summary: dict[str, float] = {}  # the trainer's closing log, as run span attributes
+        self._instruments: Any = None  # resolved once: the hot path skips the manager
         self._epoch_span: Any = None
-        self._step_span: Any = None
-        self._step_started: float | None = None
-        self._last_hook_ns = time.time_ns()
         self._start_time = time.time()
         self._last_report_time = self._start_time
         self._last_report_step = 0
@@ -104,6 +122,7 @@ class RunRecorder:
             track(self)
         attrs = {sc.ATTR_TRAINER: self.trainer, **(attributes or {})}
         self.manager.start_run(attrs)
+        self._resolve_instruments()
         start_attrs = {
             k: v for k, v in attrs.items() if k in (sc.ATTR_TRAIN_MAX_STEPS, sc.ATTR_TRAIN_NUM_EPOCHS)
         }
@@ -117,13 +136,29 @@ class RunRecorder:
         untrack = getattr(self.manager, "untrack_run", None)
         if untrack is not None:
             untrack(self)
+        if error is not None:
+            self._record_error(error)
         self._end_step_span()
         self.epoch_end()
+        self._refresh_last_metrics()
+        self._sync_tracker()
+        self._instruments = self._pending_steps = self._pending_logs = None  # nothing after the end
         summary = {**self.last_metrics, **self.tracker.metrics.to_dict()}
         self.manager.send_event(
             sc.EVENT_TRAIN_END, summary, {sc.ATTR_STEP: self.global_step, sc.ATTR_RUN_STATUS: status}
         )
         self.manager.end_run(status, error)
+
+    def _record_error(self, error: BaseException) -> None:
+        """The error that ended the run: its exception event (on the current span or the run
+        span) and its ``<module>.<function>-error`` event, unless an integration or
+        ``send_errors`` already reported this very exception (``errors.report`` tells once)."""
+        if not isinstance(error, Exception):
+            return
+        from .errors import error_event_name, report
+
+        name = error_event_name(error.__traceback__)
+        report(error, name, name.removesuffix("-error"), self.manager, end_run=False)
 
     # -- epochs and steps -----------------------------------------------------------------------
     @guarded
@@ -151,16 +186,38 @@ class RunRecorder:
         if span is not None:
             span.end()
 
+    def _resolve_instruments(self) -> Any:
+        """The instruments, for a recorder whose hot path runs before (or without) train_begin;
+        None once the run ended or while telemetry is off."""
+        if self._ended or not self.active:
+            return None
+        instruments = self._instruments = self.manager.instruments
+        self._pending_steps = instruments.pending_steps
+        self._pending_logs = instruments.pending_logs
+        return instruments
+
+    def _sync_tracker(self) -> None:
+        """Hand the steps since the last sync to Axolotl's ``RuntimeMetricsTracker``, as if
+        it had been told at each step. Done before anything reads it (progress and end
+        events), not on the hot path: calling it every step cost about 1.5 us."""
+        untracked, self._untracked_steps = self._untracked_steps, 0
+        update, last = self.tracker.update_step, self.global_step
+        for step in range(last - untracked + 1, last + 1):
+            update(step)
+
     def step_begin(self) -> None:
-        """Hot path: one clock read, plus a span only when sampling asks for one."""
-        if not self.active:
-            return
-        self._step_started = time.perf_counter()
-        if self.step_span_ratio and random.random() < self.step_span_ratio:
-            self._begin_step_span()
+        """Hot path: one clock read, plus a span only when sampling asks for one. Nothing here
+        can raise (a sampled span is guarded on its own); recorded even while inactive, since
+        checking would cost more than the clock read."""
+        self._step_started = perf_counter()
+        if self.step_span_ratio:
+            self.maybe_begin_step_span()
 
     @guarded
-    def _begin_step_span(self) -> None:
+    def maybe_begin_step_span(self) -> None:
+        """A step span for the sampled share of steps (OTEL_AXOLOTL_STEP_SPANS)."""
+        if not self.active or random.random() >= self.step_span_ratio:
+            return
         from opentelemetry import trace
 
         parent = self._epoch_span
@@ -175,18 +232,52 @@ class RunRecorder:
             span.set_attribute(sc.ATTR_STEP, self.global_step)
             span.end()
 
-    @guarded
-    def step_end(self, global_step: int | None = None, progress: float | None = None) -> None:
-        if not self.active:
-            return
-        started, self._step_started = self._step_started, None
-        duration = time.perf_counter() - started if started is not None else None
-        self.global_step = self.global_step + 1 if global_step is None else global_step
-        self._end_step_span()
-        self.manager.instruments.record_step(duration)
-        self.tracker.update_step(self.global_step)
-        self._last_hook_ns = time.time_ns()
+    def step_end(
+        self, global_step: int | None = None, progress: float | None = None, started: float | None = None
+    ) -> None:
+        """Hot path: a clock read, the step's duration appended to the instruments' buffer (the
+        reader thread counts and records it), the progress event only when one can be due.
+        ``started`` is the step's ``perf_counter()`` start for callers that keep it themselves
+        (default: ``step_begin``'s). Guarded inline (see hook_failed).
+
+        Every object touched here costs: right after a training step the caches are cold,
+        and each one is a few hundred nanoseconds."""
+        try:
+            now = perf_counter()
+            pending = self._pending_steps
+            if pending is None:
+                if self._resolve_instruments() is None:
+                    return
+                pending = self._pending_steps
+            if started is None:
+                started = self._step_started
+            self._step_started = None
+            pending.append(-1.0 if started is None else now - started)
+            step = self.global_step + 1 if global_step is None else global_step
+            self.global_step = step
+            self._last_hook = now
+            self._untracked_steps += 1
+            if self._step_span is not None:
+                self._end_step_span()
+            if step >= self._progress_step_due or now >= self._progress_time_due:
+                self._progress_due(step, now, progress)
+        except Exception as exc:
+            hook_failed("RunRecorder.step_end", exc)
+
+    def _progress_due(self, step: int, now: float, progress: float | None) -> None:
+        """A progress event may be due: also the moment to bound the step buffer when no
+        reader drains it."""
+        instruments = self._instruments
+        if instruments is not None:
+            if len(instruments.pending_steps) >= STEP_BATCH:
+                instruments.record_pending()
+            if len(instruments.pending_logs) >= STEP_BATCH:
+                instruments.fold_logs()
+        self._sync_tracker()
         self._maybe_report_progress(progress)
+        if self._last_report_step == step:  # it reported: the next one is due later
+            self._progress_step_due = step + self.progress_steps
+            self._progress_time_due = now + self.progress_seconds
 
     def _maybe_report_progress(self, progress: float | None) -> None:
         now = time.time()
@@ -195,6 +286,7 @@ class RunRecorder:
         if not (self.global_step == 1 or steps >= self.progress_steps or elapsed >= self.progress_seconds):
             return
         self.tracker.update_memory_metrics()
+        self._refresh_last_metrics()
         properties = {
             **self.last_metrics,
             "step": self.global_step,
@@ -209,25 +301,57 @@ class RunRecorder:
         self._last_report_time = now
         self._last_report_step = self.global_step
 
-    # -- logs, evaluation, checkpoints ------------------------------------------------------------
-    @guarded
-    def log(self, logs: Mapping[str, Any]) -> None:
-        if not self.active:
-            return
-        self.manager.instruments.record_logs(logs)
+    def _refresh_last_metrics(self) -> None:
+        """Bring ``last_metrics`` up to date with the logs handed over since the last time."""
+        instruments = self._instruments
+        if instruments is not None:
+            instruments.fold_logs()
+        logged, last = self._logged, self.last_metrics
         for key in LAST_METRIC_KEYS:
-            value = logs.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.last_metrics[key] = value
-        self._last_hook_ns = time.time_ns()
+            value = logged.get(key)
+            if value is not None:
+                last[key] = value
+
+    def _last_hook_ns(self) -> int:
+        """Wall-clock time of the previous hook (kept as a perf_counter reading: cheaper)."""
+        return time.time_ns() - int((perf_counter() - self._last_hook) * 1e9)
+
+    # -- logs, evaluation, checkpoints ------------------------------------------------------------
+    def log(self, logs: Mapping[str, Any]) -> None:
+        """Hot path on logging steps: the dict is handed to the instruments, folded later.
+
+        transformers' closing log (the run's mean loss, runtime and throughput, after the
+        last step) is the run's summary, not a step's figures: it goes to the run span, and
+        the step loss gauge keeps the last step's loss."""
+        try:
+            pending = self._pending_logs
+            if pending is None:
+                if self._resolve_instruments() is None:
+                    return
+                pending = self._pending_logs
+            if RUN_SUMMARY_MARKER in logs:
+                self._record_run_summary(logs)
+            else:  # what instruments.record_logs does, one call and one object fewer
+                pending.append((dict(logs), self._logged))
+            self._last_hook = perf_counter()
+        except Exception as exc:
+            hook_failed("RunRecorder.log", exc)
+
+    def _record_run_summary(self, logs: Mapping[str, Any]) -> None:
+        self.run_summary = run_summary_attributes(logs)
+        span = self.manager.run_span
+        if span is not None and self.run_summary:
+            span.set_attributes(self.run_summary)
 
     @guarded
     def evaluate(self, metrics: Mapping[str, Any], runtime_seconds: float | None = None) -> None:
+        """An evaluation span, and every numeric metric of it for ``axolotl.eval.metric``
+        (keys without transformers' ``eval_`` prefix get it: they are this evaluation's)."""
         if not self.active:
             return
         end = time.time_ns()
         runtime = runtime_seconds if runtime_seconds is not None else metrics.get("eval_runtime")
-        start = end - int(float(runtime) * 1e9) if isinstance(runtime, (int, float)) else self._last_hook_ns
+        start = end - int(float(runtime) * 1e9) if isinstance(runtime, (int, float)) else self._last_hook_ns()
         attrs: dict[str, Any] = {**self._rank_attrs, sc.ATTR_STEP: self.global_step}
         loss = metrics.get("eval_loss")
         if isinstance(loss, (int, float)):
@@ -236,8 +360,14 @@ class RunRecorder:
             sc.SPAN_EVALUATE, context=self._run_context(), attributes=attrs, start_time=start
         )
         span.end(end_time=end)
-        self.manager.instruments.record_logs({"eval_loss": loss} if loss is not None else {})
-        self._last_hook_ns = end
+        results = {
+            key if key.startswith("eval_") else f"eval_{key}": value
+            for key, value in metrics.items()
+            if key != "epoch"
+        }
+        instruments = self._instruments or self.manager.instruments
+        instruments.record_logs(results, self._logged)
+        self._last_hook = perf_counter()
 
     @guarded
     def checkpoint_saved(self, step: int | None = None, started_ns: int | None = None) -> None:
@@ -252,7 +382,7 @@ class RunRecorder:
                 **self._rank_attrs,
                 sc.ATTR_CHECKPOINT_STEP: self.global_step if step is None else step,
             },
-            start_time=started_ns if started_ns is not None else self._last_hook_ns,
+            start_time=started_ns if started_ns is not None else self._last_hook_ns(),
         )
         span.end(end_time=end)
-        self._last_hook_ns = end
+        self._last_hook = perf_counter()
