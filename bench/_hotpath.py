@@ -26,6 +26,7 @@ Usage: python bench/_hotpath.py --steps 600 --skip 50 [--reps 1] [--logging-step
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import subprocess
@@ -59,6 +60,7 @@ class HookClock:
         self.steps: list[int] = []  # ns per step, index = step (0-based)
         self.once: dict[str, int] = {}  # on_train_begin / on_train_end
         self.calls: dict[str, list[int]] = {}  # ns of every call, by hook
+        self.step_starts: list[int] = []  # perf_counter_ns at each on_step_begin
 
     def wrap(self, callback: Any) -> None:
         from transformers import TrainerCallback
@@ -70,10 +72,11 @@ class HookClock:
 
     def _timed(self, name: str, hook: Callable[..., Any]) -> Callable[..., Any]:
         clock = time.perf_counter_ns
-        steps, once, calls = self.steps, self.once, self.calls
+        steps, once, calls, step_starts = self.steps, self.once, self.calls, self.step_starts
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             if name == "on_step_begin":
+                step_starts.append(clock())
                 steps.append(0)
             started = clock()
             try:
@@ -239,6 +242,8 @@ def one_run(
     others = native + sum(python_threads.values())
     per_step_us = [ns / 1000 for ns in clock.steps[skip:]]
     floor_us = [ns / 1000 for ns in floor.steps[skip:]]
+    starts = clock.step_starts[skip:]
+    step_us = statistics.median((b - a) / 1000 for a, b in itertools.pairwise(starts))
     return {
         "steps": len(clock.steps),
         "median_us": statistics.median(per_step_us),
@@ -251,6 +256,7 @@ def one_run(
         "hooks_median_us": {k: statistics.median(v) / 1000 for k, v in clock.calls.items()},
         "hooks_calls": {k: len(v) for k, v in clock.calls.items()},
         "step_ms": wall * 1000 / steps,
+        "median_step_us": step_us,
         "main_thread_cpu_ms_per_step": main_cpu / 1e6 / steps,
         "other_threads_cpu_us_per_step": others / 1000 / steps,
         "native_threads_cpu_ms": native / 1e6,
