@@ -133,7 +133,9 @@ def _python_thread_cpu_ns() -> dict[str, int]:
             continue
         try:
             clock = time.pthread_getcpuclockid(thread.ident)
-            result[f"{thread.name}#{thread.native_id}"] = time.clock_gettime_ns(clock)
+            kind = type(thread)
+            label = thread.name if kind is threading.Thread else f"{thread.name} ({kind.__module__}.{kind.__name__})"
+            result[f"{label}#{thread.native_id}"] = time.clock_gettime_ns(clock)
         except (OSError, ProcessLookupError):
             continue
     return result
