@@ -134,7 +134,9 @@ def _python_thread_cpu_ns() -> dict[str, int]:
         try:
             clock = time.pthread_getcpuclockid(thread.ident)
             kind = type(thread)
-            label = thread.name if kind is threading.Thread else f"{thread.name} ({kind.__module__}.{kind.__name__})"
+            label = thread.name
+            if kind is not threading.Thread:  # posthog's consumer and the like: say whose
+                label = f"{thread.name} ({kind.__module__}.{kind.__name__})"
             result[f"{label}#{thread.native_id}"] = time.clock_gettime_ns(clock)
         except (OSError, ProcessLookupError):
             continue
