@@ -31,6 +31,9 @@ bounded."""
 NO_DURATION = -1.0
 """A step whose start was not seen: counted, no duration recorded."""
 
+LOCK_SECONDS = 0.5
+"""How long a drain waits for another drainer before leaving the work to the next call."""
+
 MAX_EVAL_METRICS = 32
 """Distinct evaluation metric names kept per run: bounds the cardinality of axolotl.eval.metric."""
 MAX_LOGGED_KEYS = 256
@@ -96,7 +99,10 @@ class TrainingInstruments:
         self.pending_logs: collections.deque[tuple[dict[str, Any], dict[str, float] | None]] = (
             collections.deque()
         )
-        self._lock = threading.Lock()
+        # Reentrant, and waited for at most LOCK_SECONDS: a signal handler on the training
+        # thread may drain (shutdown) while the interrupted code holds it; a drainer that
+        # gives up leaves everything in the buffers for the next one, nothing is lost.
+        self._lock = threading.RLock()
         self._last_values: dict[str, float] = {}  # metric -> latest value
         self._eval_values: dict[str, float] = {}  # eval metric name -> latest value
         for metric in sorted(set(self.LOGGED_GAUGES.values())):
@@ -139,7 +145,9 @@ class TrainingInstruments:
         if not self.pending_logs:
             return
         gauges, last_values = self.LOGGED_GAUGES, self._last_values
-        with self._lock:
+        if not self._lock.acquire(timeout=LOCK_SECONDS):
+            return
+        try:
             pending = self.pending_logs
             while pending:
                 logs, latest = pending.popleft()
@@ -154,6 +162,8 @@ class TrainingInstruments:
                         last_values[metric] = value
                     if key.startswith(_EVAL_PREFIX):
                         self._keep_eval(key[len(_EVAL_PREFIX) :], value)
+        finally:
+            self._lock.release()
 
     def _keep_eval(self, name: str, value: float) -> None:
         values = self._eval_values
@@ -166,7 +176,9 @@ class TrainingInstruments:
         any thread (``popleft`` is atomic, so a step appended meanwhile is recorded now or by
         the next call, never lost or counted twice)."""
         pending, record, attributes = self.pending_steps, self._step_duration.record, self.attributes
-        with self._lock:  # two drainers at once: each step is still counted once
+        if not self._lock.acquire(timeout=LOCK_SECONDS):  # two drainers: each step counted once
+            return
+        try:
             while True:
                 try:
                     duration = pending.popleft()
@@ -175,6 +187,8 @@ class TrainingInstruments:
                 self._steps += 1
                 if duration >= 0:
                     record(duration, attributes)
+        finally:
+            self._lock.release()
 
     # -- the reader thread's callbacks ----------------------------------------------------------
     def _observe_gauge(self, metric: str, options: Any) -> Any:

@@ -143,3 +143,18 @@ def test_eval_metric_names_are_bounded_per_run() -> None:
     points = _points(reader.get_metrics_data(), sc.METRIC_EVAL_METRIC)
     assert len(points) == MAX_EVAL_METRICS
     assert {p.attributes[sc.ATTR_EVAL_METRIC_NAME]: p.value for p in points}["m0"] == 42.0  # type: ignore[attr-defined]
+
+
+def test_a_drain_never_deadlocks_on_a_drainer_it_interrupted() -> None:
+    """A signal handler runs on the training thread, maybe while that thread is folding."""
+    instruments, reader = _instruments()
+    instruments.record_step(0.01)
+    with instruments._lock:  # the interrupted code holds it
+        instruments.record_pending()  # the handler, same thread: goes on
+        assert not instruments.pending_steps
+        instruments.record_step(0.01)
+        other = threading.Thread(target=instruments.record_pending)  # another thread gives up
+        other.start()
+        other.join(5)
+        assert not other.is_alive() and len(instruments.pending_steps) == 1, "left for the next drain"
+    assert _steps(reader.get_metrics_data()) == 2
