@@ -32,11 +32,32 @@ def init(**kwargs: Any) -> TelemetryManager:
     from . import manager as _manager
 
     mgr = _manager.get_default(**kwargs)
-    if mgr.active and mgr.settings.auto_instrument:
+    if mgr.active and mgr.settings.auto_instrument and _installed("transformers"):
         from .instrumentor import TrainerInstrumentor
 
-        TrainerInstrumentor().instrument(manager=mgr)
+        # Checked just above, quietly: the instrumentor's own check logs an ERROR when absent.
+        TrainerInstrumentor().instrument(manager=mgr, skip_dep_check=True)
+    # Also when inactive: Axolotl's own telemetry then sends nothing. Only where Axolotl is
+    # installed (the instrumentor's imports cost ~90 ms).
+    if mgr.settings.auto_instrument and _installed("axolotl"):
+        from .integrations.axolotl import AxolotlInstrumentor
+
+        axolotl = AxolotlInstrumentor()
+        if not axolotl.is_instrumented_by_opentelemetry:  # init() is idempotent, and quiet
+            axolotl.instrument(manager=mgr, skip_dep_check=True)
     return mgr
+
+
+def _installed(name: str) -> bool:
+    """Whether ``name`` could be imported, without importing it."""
+    import importlib.util
+
+    if sys.modules.get(name) is not None:
+        return True
+    try:  # raises ValueError when sys.modules[name] is None (an import blocked on purpose)
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def get_manager() -> TelemetryManager | None:
@@ -60,7 +81,15 @@ def shutdown(timeout: float | None = None) -> None:
     if "otel_axolotl.instrumentor" in sys.modules:
         from .instrumentor import TrainerInstrumentor
 
-        TrainerInstrumentor().uninstrument()
+        instrumentor = TrainerInstrumentor()
+        if instrumentor.is_instrumented_by_opentelemetry:  # else the base class warns
+            instrumentor.uninstrument()
+    if "otel_axolotl.integrations.axolotl" in sys.modules:
+        from .integrations.axolotl import AxolotlInstrumentor
+
+        axolotl = AxolotlInstrumentor()
+        if axolotl.is_instrumented_by_opentelemetry:
+            axolotl.uninstrument()
     mgr = _manager.current()
     if mgr is not None:
         mgr.shutdown(timeout)

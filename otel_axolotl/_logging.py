@@ -1,15 +1,68 @@
-"""Telemetry failures are logged once, not once per batch.
+"""The one way otel-axolotl says something once.
 
-OpenTelemetry's exporters and batch processors log every failed export, with retries: an
-unreachable collector during a three-day run would fill the training log. A filter on those
-loggers lets the first record of each kind through, says that repeats are suppressed, and
-counts the rest.
+A telemetry problem recurs (a bad variable read at every start of a component, a dead sensor
+every 10 s, an unreachable collector every batch); the training log must see it once. Every
+"say it once" in the package goes through :func:`log_once` (or :func:`warn_once`, its
+warning-level form), keyed by what the problem is, so repeats are free and silent.
+
+The same registry backs :class:`RepeatFilter`, the filter put on OpenTelemetry's own export
+loggers: an unreachable collector during a three-day run would otherwise fill the log, since
+the SDK logs every failed export, with retries.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
+from collections.abc import Callable
+
+_logger = logging.getLogger("otel_axolotl")
+
+_warned: set[str] = set()
+"""Keys already said in this process (tests clear it to see a message again)."""
+_warned_lock = threading.Lock()
+_scopes = itertools.count(1)
+
+
+def new_scope(name: str) -> str:
+    """A scope name no other instance has (for :func:`once_in`)."""
+    return f"{name}#{next(_scopes)}"
+
+
+def first_time(key: str) -> bool:
+    """True exactly once per process for ``key``."""
+    with _warned_lock:
+        if key in _warned:
+            return False
+        _warned.add(key)
+        return True
+
+
+def log_once(key: str, level: int, message: str, *args: object, exc_info: bool = False) -> None:
+    """Log ``message`` at ``level`` the first time ``key`` is seen in this process."""
+    if first_time(key):
+        _logger.log(level, message, *args, exc_info=exc_info)
+
+
+OnceLog = Callable[..., None]
+"""``(key, message, *args)``: log once per key within one scope (see :func:`once_in`)."""
+
+
+def once_in(scope: str, level: int, *, exc_info: bool = False) -> OnceLog:
+    """:func:`log_once` with every key under ``scope``: a component whose "once" is per
+    instance (one hardware registration, one manager) rather than per process."""
+
+    def log(key: str, message: str, *args: object) -> None:
+        log_once(f"{scope}:{key}", level, message, *args, exc_info=exc_info)
+
+    return log
+
+
+def warn_once(key: str, message: str, *args: object) -> None:
+    """Log a configuration or runtime problem once per process, however often it recurs."""
+    log_once(key, logging.WARNING, message, *args)
+
 
 # Loggers of the OTel SDK and OTLP exporters that report export failures.
 SDK_EXPORT_LOGGERS = (
@@ -30,17 +83,14 @@ class RepeatFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__("otel-axolotl-repeats")
-        self._seen: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self.suppressed = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, str(record.msg))
-        with self._lock:
-            if key in self._seen:
+        if not first_time(f"repeat:{record.name}:{record.msg}"):
+            with self._lock:
                 self.suppressed += 1
-                return False
-            self._seen.add(key)
+            return False
         record.msg = f"{record.msg} (otel-axolotl: further identical messages are suppressed)"
         return True
 

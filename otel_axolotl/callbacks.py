@@ -31,7 +31,14 @@ def _model_name(model: Any) -> str | None:
 
 
 class TelemetryCallback(TrainerCallback):
-    """Run span, epoch/evaluation/checkpoint spans, training metrics and Axolotl's events."""
+    """Run span, epoch/evaluation/checkpoint spans, training metrics and Axolotl's events.
+
+    Axolotl's public attributes are here with their meaning (``tracker``,
+    ``report_interval_steps``, ``current_epoch``, ``start_time``, ``start_step``,
+    ``last_report_time``, ``last_report_step``, ``latest_metrics``, ``metric_steps``,
+    ``aggregate_metrics``, ``telemetry_manager``): views of the one ``RunRecorder`` that keeps
+    them, so code written against Axolotl's callback reads the same state.
+    """
 
     def __init__(self, manager: Any = None) -> None:
         self.recorder = RunRecorder(_manager(manager), trainer="transformers")
@@ -41,6 +48,54 @@ class TelemetryCallback(TrainerCallback):
     @property
     def telemetry_manager(self) -> Any:
         return self.recorder.manager
+
+    @property
+    def tracker(self) -> Any:
+        return self.recorder.tracker
+
+    @property
+    def report_interval_steps(self) -> int:
+        """Steps between two ``train-progress`` events (OTEL_AXOLOTL_PROGRESS_STEPS)."""
+        return int(self.recorder.progress_steps)
+
+    @report_interval_steps.setter
+    def report_interval_steps(self, steps: int) -> None:
+        self.recorder.progress_steps = max(1, int(steps))
+        self.recorder._progress_step_due = self.recorder.global_step + 1  # re-test from the next step
+
+    @property
+    def current_epoch(self) -> int:
+        return int(self.recorder.current_epoch)
+
+    @property
+    def start_time(self) -> float:
+        return float(self.recorder.start_time)
+
+    @property
+    def start_step(self) -> int:
+        return int(self.recorder.start_step)
+
+    @property
+    def last_report_time(self) -> float:
+        return float(self.recorder.last_report_time)
+
+    @property
+    def last_report_step(self) -> int:
+        return int(self.recorder.last_report_step)
+
+    @property
+    def latest_metrics(self) -> dict[str, Any]:
+        self.recorder.refresh_last_metrics()  # logs are folded lazily, off the hot path
+        return self.recorder.last_metrics
+
+    @property
+    def metric_steps(self) -> dict[str, int]:
+        self.recorder.refresh_last_metrics()
+        return self.recorder.metric_steps
+
+    @property
+    def aggregate_metrics(self) -> dict[str, Any]:
+        return self.recorder.aggregate_metrics
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         attrs: dict[str, Any] = {
@@ -52,13 +107,13 @@ class TelemetryCallback(TrainerCallback):
         name = _model_name(model)
         if name:
             attrs[sc.ATTR_GEN_AI_REQUEST_MODEL] = name
-        self.recorder.train_begin(attrs)
+        self.recorder.train_begin(attrs, start_step=int(state.global_step or 0))
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.recorder.train_end("completed")
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.recorder.epoch_begin()
+        self.recorder.epoch_begin(int(state.epoch or 0))  # Axolotl's epoch number
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.recorder.epoch_end()
@@ -101,6 +156,10 @@ class TelemetryCallback(TrainerCallback):
     ) -> None:
         started, self._step_started = self._step_started, None
         self.recorder.step_end(state.global_step, state.epoch, started)
+
+    def on_prediction_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """As Axolotl: sample accelerator memory during evaluation, whose peaks it would miss."""
+        self.recorder.tracker.update_gpu_memory_metrics()
 
     def on_log(
         self,

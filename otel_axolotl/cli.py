@@ -72,33 +72,45 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 
 
 def _cmd_flush(args: argparse.Namespace) -> int:
-    """Send what earlier runs kept in the spool to the destinations configured now."""
+    """Send what earlier runs kept in the spool to the destinations configured now: the same
+    plan a run would make (consent, key, main rank, rank strategy), the same replay."""
+    from . import plan as _plan
     from .consent import decide, honour_withdrawal, read_recorded_choice
-    from .delivery import ReplayReport, replay
+    from .delivery import ReplayReport, replay_all
     from .pipeline import run_with_deadline
-    from .spool import SPOOLED_DESTINATIONS, SpoolConfig
+    from .spool import SPOOLED_DESTINATIONS
 
     settings = _s.Settings.from_env()
     if settings.sdk_disabled:
         print("OTEL_SDK_DISABLED=true: nothing is sent anywhere; the spool is left as it is.")
         return 0
-    decision = decide(settings, recorded=read_recorded_choice())
-    deleted = honour_withdrawal(decision)
+    decision = decide(settings, recorded=read_recorded_choice(settings.config_file))
+    deleted = honour_withdrawal(decision, settings=settings)
     if deleted:
         print(f"posthog: product telemetry is off; deleted {deleted} unsent file(s).")
-    config = SpoolConfig.from_env()
-    waiting = {name: len(config.spool(name).pending()) for name in SPOOLED_DESTINATIONS}
-    spooled = [name for name, count in waiting.items() if count]
-    built, why_not = _flush_destinations(settings, decision, spooled, args)
+    config = _plan.spool_config(settings)
+    waiting = {name: config.pending_count(name) for name in SPOOLED_DESTINATIONS}
+    planned = _plan.plan(
+        settings, decision, api_key=settings.posthog_api_key, posthog_timeout=min(args.timeout, 10.0)
+    )
+    built: dict[str, Any] = {}
+    for destination in planned.destinations:
+        if waiting.get(destination.name):
+            made = destination.build()
+            if made is not None:
+                built[destination.name] = made
 
     deadline = time.monotonic() + args.timeout
     reports: dict[str, ReplayReport] = {}
 
     def send_all() -> None:
+        jobs = []
         for name, dest in built.items():
-            exporters = {"traces": dest.span_exporter, "logs": dest.log_exporter}
-            left = max(0.1, deadline - time.monotonic())
-            reports[name] = replay(config.spool(name), exporters, deadline=deadline, export_timeout_s=left)
+            spool = config.spool(name, recipient=dest.recipient, level=dest.level)  # its own files only
+            if spool is not None:
+                jobs.append((spool, {"traces": dest.span_exporter, "logs": dest.log_exporter}))
+        for report in replay_all(jobs, deadline=deadline, export_timeout_s=args.timeout):
+            reports[report.destination] = report
 
     finished = run_with_deadline([[send_all]], args.timeout, "flush")
     exporters = [e for d in built.values() for e in (d.span_exporter, d.log_exporter) if e is not None]
@@ -106,17 +118,21 @@ def _cmd_flush(args: argparse.Namespace) -> int:
 
     status = 0 if finished else 1
     for name in SPOOLED_DESTINATIONS:
-        left = len(config.spool(name).pending())
+        left = config.pending_count(name)
         report = reports.get(name)
         if not waiting[name] and report is None:
             print(f"{name}: nothing spooled.")
         elif report is None:
-            print(f"{name}: {left} file(s) kept: {why_not.get(name, 'not sent')}.")
+            print(f"{name}: {left} file(s) kept: {planned.skipped.get(name, 'not sent')}.")
         else:
             line = f"{name}: sent {report.sent_items} item(s) from {report.sent_files} file(s)"
             if report.skipped_files:
                 line += f"; skipped {report.skipped_files} unreadable file(s)"
+            if report.set_aside_files:
+                line += f"; set aside {report.set_aside_files} refused file(s)"
             line += f"; {left} file(s) left."
+            if left > report.left_files:
+                line += f" ({left - report.left_files} of them for other endpoints, keys or levels.)"
             if report.failed:
                 line += " The destination did not accept them; they are kept for later."
                 status = 1
@@ -126,51 +142,24 @@ def _cmd_flush(args: argparse.Namespace) -> int:
     return status
 
 
-def _flush_destinations(
-    settings: _s.Settings, decision: Any, names: list[str], args: argparse.Namespace
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """The destinations, configured now, that have something spooled; and why the others are not.
-    The product-telemetry spool goes only where a run would send: consent, key, main rank."""
-    from . import destinations as _dest
-    from . import ranks
-
-    built: dict[str, Any] = {}
-    why_not: dict[str, str] = {}
-    if "posthog" in names:
-        if not decision.product_telemetry:
-            why_not["posthog"] = "product telemetry is off"
-        elif not settings.posthog_api_key or not settings.posthog_host:
-            why_not["posthog"] = f"no PostHog project key ({_s.OTEL_AXOLOTL_POSTHOG_API_KEY})"
-        elif not ranks.detect().is_main:
-            why_not["posthog"] = "not the main rank"
-        else:
-            built["posthog"] = _dest.posthog(settings, settings.posthog_api_key, min(args.timeout, 10.0))
-    if "otlp" in names:
-        if settings.otlp:
-            built["otlp"] = _dest.otlp(settings)
-        else:
-            why_not["otlp"] = f"no {_s.OTEL_EXPORTER_OTLP_ENDPOINT} set"
-    return {name: dest for name, dest in built.items() if dest is not None}, why_not
-
-
 def _cmd_telemetry(args: argparse.Namespace) -> int:
-    from .consent import config_path, decide, discard_product_spool, read_recorded_choice, record_choice
-    from .spool import PRODUCT_DESTINATION, SPOOLED_DESTINATIONS, SpoolConfig
+    from .consent import decide, discard_product_spool, read_recorded_choice, record_choice
+    from .plan import spool_config
+    from .spool import PRODUCT_DESTINATION, SPOOLED_DESTINATIONS
 
-    path = config_path()
+    settings = _s.Settings.from_env()
+    path = settings.config_file
     if args.action in ("enable", "disable"):
         record_choice(args.action == "enable", path)
         print(f"Product telemetry {args.action}d (recorded in {path}).")
         if args.action == "disable":
-            deleted = discard_product_spool()
+            deleted = discard_product_spool(settings=settings)
             if deleted:
-                spool_dir = SpoolConfig.from_env().spool(PRODUCT_DESTINATION).directory
+                spool_dir = spool_config(settings).kind_directory(PRODUCT_DESTINATION)
                 print(f"Deleted {deleted} unsent product-telemetry file(s) from {spool_dir}.")
-        settings = _s.Settings.from_env()
         if settings.consent is not None and settings.consent != (args.action == "enable"):
             print("Note: the environment (AXOLOTL_DO_NOT_TRACK / DO_NOT_TRACK) overrides this choice.")
         return 0
-    settings = _s.Settings.from_env()
     recorded = read_recorded_choice(path)
     decision = decide(settings, recorded=recorded)
     state = "enabled" if decision.product_telemetry else "disabled"
@@ -178,9 +167,9 @@ def _cmd_telemetry(args: argparse.Namespace) -> int:
     print(f"Recorded choice: {'none' if recorded is None else recorded} ({path})")
     otlp = ", ".join(f"{k}={v.endpoint} ({v.protocol})" for k, v in settings.otlp.items()) or "not configured"
     print(f"OTLP destination: {otlp}; privacy level {settings.privacy}")
-    spool = SpoolConfig.from_env()
+    spool = spool_config(settings)
     if spool.enabled:
-        counts = ", ".join(f"{n}: {len(spool.spool(n).pending())} file(s)" for n in SPOOLED_DESTINATIONS)
+        counts = ", ".join(f"{n}: {spool.pending_count(n)} file(s)" for n in SPOOLED_DESTINATIONS)
         print(f"Spool: {spool.root} ({counts}); `otel-axolotl flush` sends it now.")
     else:
         print(f"Spool: off ({_s.OTEL_AXOLOTL_SPOOL}=false)")

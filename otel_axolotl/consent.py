@@ -42,12 +42,8 @@ class ConsentDecision:
 
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    explicit = (env.get(_s.OTEL_AXOLOTL_CONFIG_FILE) or "").strip()
-    if explicit:
-        return Path(explicit).expanduser()
-    base = (env.get("XDG_CONFIG_HOME") or "").strip() or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "otel-axolotl" / "config.yaml"
+    """Where the choice is recorded (``Settings.config_file`` holds the same, resolved)."""
+    return _s.config_file(os.environ if env is None else env)
 
 
 def read_recorded_choice(path: Path | None = None) -> bool | None:
@@ -109,25 +105,31 @@ def decide(
     return ConsentDecision(False, False, "default")
 
 
-def discard_product_spool(env: Mapping[str, str] | None = None) -> int:
+def discard_product_spool(
+    env: Mapping[str, str] | None = None, *, settings: _s.Settings | None = None
+) -> int:
     """Delete the product-telemetry (PostHog) spool: once consent is withdrawn, nothing kept
-    from an earlier run is sent. Returns how many files were deleted. Never raises."""
+    from an earlier run is sent. The spool is where ``settings`` (else ``env``) put it.
+    Returns how many files were deleted. Never raises."""
     from .spool import PRODUCT_DESTINATION, SpoolConfig  # standard library only: cheap
 
     try:
-        return SpoolConfig.from_env(env).spool(PRODUCT_DESTINATION).clear()
+        config = SpoolConfig.from_settings(settings) if settings is not None else SpoolConfig.from_env(env)
+        return config.clear(PRODUCT_DESTINATION)
     except Exception:
         _logger.debug("otel-axolotl: cannot delete the product-telemetry spool", exc_info=True)
         return 0
 
 
-def honour_withdrawal(decision: ConsentDecision, env: Mapping[str, str] | None = None) -> int:
+def honour_withdrawal(
+    decision: ConsentDecision, env: Mapping[str, str] | None = None, *, settings: _s.Settings | None = None
+) -> int:
     """When ``decision`` says no to product telemetry on purpose (DO_NOT_TRACK,
     AXOLOTL_DO_NOT_TRACK, the host library in code, the recorded choice), delete its spool.
     OTEL_SDK_DISABLED pauses everything and is not a withdrawal. Returns files deleted."""
     if decision.product_telemetry or not decision.explicit or decision.source == _s.OTEL_SDK_DISABLED:
         return 0
-    return discard_product_spool(env)
+    return discard_product_spool(env, settings=settings)
 
 
 def show_notice(seconds: float) -> None:

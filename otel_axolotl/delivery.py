@@ -16,9 +16,11 @@ the PostHog exporter only enqueues in ``export`` and reports in ``force_flush`` 
 client really sent it. Everything else is spooled (or, with the spool off, counted as dropped).
 
 The training thread only appends to a deque under a lock. The worker is a daemon thread,
-exporter exceptions are caught, instrumentation is suppressed while exporting, and after a
-fork the child starts with an empty queue and its own worker (the parent's items are the
-parent's to deliver).
+exporter exceptions are caught, and instrumentation is suppressed while exporting. In a
+forked child (a DataLoader worker) a delivery is closed (the fork policy, ``forksafe``):
+the parent's items are the parent's to deliver, and what
+the child hands it is dropped and counted as ``forked``; no worker starts, no exporter is
+touched.
 """
 
 from __future__ import annotations
@@ -26,93 +28,30 @@ from __future__ import annotations
 import collections
 import copy
 import logging
-import os
 import threading
 import time
-import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.context import Context, attach, detach, set_value
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from . import semconv as sc
 from . import settings as _s
-from ._metric_wrapper import WrappingMetricExporter
+from ._metric_wrapper import GuardedMetricExporter as GuardedMetricExporter  # its old home
+from .drops import DropCounter
+from .forksafe import after_fork_in_child
 from .spool import Spool, SpoolFileError, SpoolVersionError
-
-try:  # the key every OpenTelemetry instrumentation checks; the SDK's own processors set it too
-    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
-except ImportError:  # pragma: no cover - every supported API version has it
-    _SUPPRESS_INSTRUMENTATION_KEY = "suppress_instrumentation"
+from .spool_layout import SpoolFile
 
 _logger = logging.getLogger("otel_axolotl")
 
 LEFTOVERS_WRITE_WAIT_S = 0.5
 """At the exit deadline, how long to wait for a spool write the worker has begun."""
-
-_NOUNS = {"traces": "span(s)", "logs": "event(s)"}
-_REASONS = {
-    "queue_full": "its queue was full",
-    "spool_full": "deleted from a full spool",
-    "undelivered": "not delivered, and not kept in the spool",
-    "shutdown": "arrived after shutdown",
-}
-
-
-class DropCounter:
-    """Spans and events lost, by destination, signal and reason; each kind logged once."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[tuple[str, str, str], int] = {}
-
-    def add(self, destination: str, signal: str, reason: str, count: int = 1) -> None:
-        if count <= 0:
-            return
-        key = (destination, signal, reason)
-        with self._lock:
-            first = key not in self._counts
-            self._counts[key] = self._counts.get(key, 0) + count
-        if first:
-            _logger.warning(
-                "otel-axolotl: %d %s for the %s destination dropped (%s); further drops are counted "
-                "in the %s metric, not logged.",
-                count,
-                _NOUNS.get(signal, "item(s)"),
-                destination,
-                _REASONS.get(reason, reason),
-                sc.METRIC_TELEMETRY_DROPPED,
-            )
-
-    def counts(self) -> dict[tuple[str, str, str], int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._counts.values())
-
-    def observe(self, _options: Any = None) -> list[Any]:
-        """Observable-counter callback: one cumulative point per destination, signal and reason."""
-        from opentelemetry.metrics import Observation
-
-        return [
-            Observation(
-                count,
-                {
-                    sc.ATTR_TELEMETRY_DESTINATION: destination,
-                    sc.ATTR_TELEMETRY_SIGNAL: signal,
-                    sc.ATTR_ERROR_TYPE: reason,
-                },
-            )
-            for (destination, signal, reason), count in self.counts().items()
-        ]
 
 
 def deliver(exporter: Any, items: list[Any], timeout_s: float) -> bool:
@@ -120,50 +59,16 @@ def deliver(exporter: Any, items: list[Any], timeout_s: float) -> bool:
     from opentelemetry.sdk._logs.export import LogRecordExportResult
     from opentelemetry.sdk.trace.export import SpanExportResult
 
-    token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
     try:
-        result = exporter.export(items)
-        if result not in (SpanExportResult.SUCCESS, LogRecordExportResult.SUCCESS):
-            return False
-        flush = getattr(exporter, "force_flush", None)
-        return True if flush is None else bool(flush(max(1, int(timeout_s * 1000))))
+        with suppress_instrumentation():
+            result = exporter.export(items)
+            if result not in (SpanExportResult.SUCCESS, LogRecordExportResult.SUCCESS):
+                return False
+            flush = getattr(exporter, "force_flush", None)
+            return True if flush is None else bool(flush(max(1, int(timeout_s * 1000))))
     except Exception as exc:
         _logger.debug("otel-axolotl: export failed: %s", type(exc).__name__, exc_info=True)
         return False
-    finally:
-        detach(token)
-
-
-class GuardedMetricExporter(WrappingMetricExporter):
-    """Metrics to one destination, never raising into the metric reader.
-
-    Some exporters raise instead of returning FAILURE (OTLP/HTTP on SDK 1.39 raises
-    ``ConnectionError`` on a refused connection), and the SDK's reader then prints a traceback
-    into the training log at every interval. Here it is one warning per destination and
-    exception type, then FAILURE. With the default cumulative temporality the next export that
-    gets through carries the totals; with delta (``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``)
-    the failed interval is lost. (The reader already suppresses instrumentation around export.)"""
-
-    def __init__(self, destination: str, delegate: MetricExporter) -> None:
-        super().__init__(delegate)
-        self.destination = destination
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        try:
-            return self.delegate.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception as exc:
-            _s.warn_once(
-                f"metric-export:{self.destination}:{type(exc).__name__}",
-                "otel-axolotl: exporting metrics to the %s destination failed (%s: %s); further such "
-                "failures are not logged.",
-                self.destination,
-                type(exc).__name__,
-                exc,
-            )
-            _logger.debug("otel-axolotl: metric export failed", exc_info=True)
-            return MetricExportResult.FAILURE
 
 
 class Delivery:
@@ -193,19 +98,17 @@ class Delivery:
         self._max_batch_size = max_batch_size
         self._delay_s = schedule_delay_s
         self._export_timeout_s = export_timeout_s
+        self._forked = False
         self._reset()
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.WeakMethod(self._reset)
+        self._start()
+        after_fork_in_child(self._close_in_forked_child)
 
-            def after_fork_in_child() -> None:
-                reset = ref()
-                if reset is not None:
-                    reset(start=False)
+    def _close_in_forked_child(self) -> None:
+        """In a forked child: fresh locks, nothing queued, closed for good (see ``forksafe``)."""
+        self._reset()
+        self._forked = self._closed = self._shut = True
 
-            os.register_at_fork(after_in_child=after_fork_in_child)
-
-    def _reset(self, start: bool = True) -> None:
-        """Fresh state: at construction, and in a forked child (whose worker starts on first use)."""
+    def _reset(self) -> None:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -223,8 +126,6 @@ class Delivery:
         self._abandoned_file: Path | None = None
         self._abandoned_delivered = False
         self._thread: threading.Thread | None = None
-        if start:
-            self._start()
 
     def _start(self) -> None:
         self._thread = threading.Thread(
@@ -237,7 +138,9 @@ class Delivery:
         """Queue ``item`` without blocking; a full or closed queue drops it (counted)."""
         full_batch = False
         with self._lock:
-            if self._closed or self._stopping:
+            if self._forked:
+                reason = "forked"
+            elif self._closed or self._stopping:
                 reason = "shutdown"
             elif len(self._queue) >= self._max_queue_size:
                 reason = "queue_full"
@@ -245,8 +148,6 @@ class Delivery:
                 reason = ""
                 self._queue.append(item)
                 self._accepted += 1
-                if self._thread is None:  # first use in a forked child
-                    self._start()
                 full_batch = len(self._queue) >= self._max_batch_size
         if reason:
             self._drops.add(self.destination, self.signal, reason)
@@ -315,8 +216,6 @@ class Delivery:
             target = self._accepted
             if self._settled >= target or self._stopping or self._closed:
                 return self._settled >= target
-            if self._thread is None:
-                self._start()
         self._wake.set()
         with self._changed:
             while self._settled < target:
@@ -454,8 +353,13 @@ class ReplayReport:
     sent_files: int = 0
     sent_items: int = 0
     skipped_files: int = 0  # unreadable: deleted with a warning
+    set_aside_files: int = 0  # refused while the destination accepted others: deleted, counted
     failed: bool = False  # the destination refused; the rest waits for next time
     left_files: int = 0
+
+
+BACKEND_DOWN_AFTER = 2
+"""Consecutive failed files after which a replay stops: the destination is down, not the file."""
 
 
 def replay(
@@ -466,37 +370,117 @@ def replay(
     export_timeout_s: float = 5.0,
     stop: threading.Event | None = None,
 ) -> ReplayReport:
-    """Send the spool's files, oldest first, through ``exporters`` (by signal) until the
-    ``deadline`` (``time.monotonic()``) or the first failure. A file is deleted only once
-    delivered, so nothing is sent twice by us; PostHog events keep their uuids besides, so
-    PostHog deduplicates a file sent again after a crash. Never raises."""
+    """Send what was spooled for this destination (``spool``: its recipient at its level; see
+    ``Spool.sources``: never data of a laxer level) through ``exporters`` (by signal), until
+    the ``deadline`` (``time.monotonic()``) or until the destination looks down.
+
+    Files that never failed go first, oldest first, then those that failed before, so a file
+    the destination refuses cannot hold back newer ones. A file that fails is given back
+    (``MAX_ATTEMPTS`` in all); one that fails again in the same replay after the destination
+    accepted another file, or fails at a later start right after one was accepted, is refused
+    for itself (too large for the transport, invalid) and is set aside. ``BACKEND_DOWN_AFTER``
+    failures in a row end the replay. A file is deleted only once delivered, so nothing is
+    sent twice by us; PostHog events keep their uuids besides. Never raises."""
     report = ReplayReport(spool.destination)
+    sources = spool.sources()
     try:
-        for f in spool.pending():
-            if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+        queue = [
+            (source, f) for source in sources for f in source.pending() if exporters.get(f.signal) is not None
+        ]
+        queue.sort(key=lambda item: (item[1].attempts > 0, item[1].written_ns, item[1].path.name))
+        failed_once: list[tuple[Spool, SpoolFile]] = []
+        in_a_row = failures = 0
+        accepted = False
+
+        def out_of_time() -> bool:
+            return time.monotonic() >= deadline or (stop is not None and stop.is_set())
+
+        for source, f in queue:
+            if out_of_time() or in_a_row >= BACKEND_DOWN_AFTER:
                 break
-            exporter = exporters.get(f.signal)
-            if exporter is None:  # this signal is not configured for the destination now
-                continue
-            claimed = spool.claim(f)
-            if claimed is None:  # another process (a rank on this node) took it
-                continue
-            try:
-                items = spool.read(claimed)
-            except SpoolVersionError:
-                continue
-            except SpoolFileError:
-                report.skipped_files += 1
-                continue
-            if deliver(exporter, items, export_timeout_s):
-                spool.done(claimed)
-                report.sent_files += 1
-                report.sent_items += len(items)
-            else:
-                spool.give_back(claimed)
-                report.failed = True
-                break
-        report.left_files = len(spool.pending())
+            fresh = f.attempts == 0
+            outcome = _replay_file(
+                source, f, exporters, export_timeout_s, report, set_aside=accepted and not fresh
+            )
+            if outcome == "sent":
+                in_a_row, accepted = 0, True
+            elif outcome is not None:  # given back (the file is returned), given up or set aside
+                in_a_row += 1
+                failures += outcome != "set aside"
+                if isinstance(outcome, SpoolFile):
+                    failed_once.append((source, outcome))
+        down = in_a_row >= BACKEND_DOWN_AFTER
+        if accepted and not down:  # the destination is up: what failed is refused for itself
+            for source, f in failed_once:
+                if out_of_time():
+                    break
+                _replay_file(source, f, exporters, export_timeout_s, report, set_aside=True)
+        report.left_files = sum(len(source.pending()) for source in sources)
+        report.failed = (down and report.left_files > 0) or (failures > 0 and not accepted)
     except Exception:  # a spool must never break start-up
         _logger.warning("otel-axolotl: replaying the %s spool failed", spool.destination, exc_info=True)
     return report
+
+
+ReplayJob = tuple[Spool, Mapping[str, Any]]
+"""One destination's spool and its exporters now, by signal."""
+
+
+def replay_all(
+    jobs: Sequence[ReplayJob],
+    *,
+    deadline: float,
+    export_timeout_s: float,
+    stop: threading.Event | None = None,
+) -> list[ReplayReport]:
+    """:func:`replay` each job in turn, all within one ``deadline`` (``time.monotonic()``), each
+    request within ``export_timeout_s`` or what is left; log what was sent. The one replay
+    loop, shared by the pipeline at start-up and ``otel-axolotl flush``. Never raises."""
+    reports = []
+    for spool, exporters in jobs:
+        timeout = max(0.1, min(export_timeout_s, deadline - time.monotonic()))
+        report = replay(spool, exporters, deadline=deadline, export_timeout_s=timeout, stop=stop)
+        reports.append(report)
+        if report.sent_files or report.skipped_files:
+            _logger.info(
+                "otel-axolotl: sent %d spooled item(s) from %d file(s) to the %s destination.",
+                report.sent_items,
+                report.sent_files,
+                report.destination,
+            )
+    return reports
+
+
+def _replay_file(
+    spool: Spool,
+    f: SpoolFile,
+    exporters: Mapping[str, Any],
+    export_timeout_s: float,
+    report: ReplayReport,
+    *,
+    set_aside: bool,
+) -> str | SpoolFile | None:
+    """Send one file: ``"sent"``; ``"set aside"``; failed and given back (the file is
+    returned) or ``"given up"`` (MAX_ATTEMPTS); None: not tried (another process has it,
+    unreadable, another format version)."""
+    claimed = spool.claim(f)
+    if claimed is None:  # another process (a rank on this node) took it
+        return None
+    try:
+        items = spool.read(claimed)
+    except SpoolVersionError:
+        return None
+    except SpoolFileError:
+        report.skipped_files += 1
+        return None
+    if deliver(exporters[f.signal], items, export_timeout_s):
+        spool.done(claimed)
+        report.sent_files += 1
+        report.sent_items += len(items)
+        return "sent"
+    if set_aside:
+        spool.set_aside(claimed, "refused")
+        report.set_aside_files += 1
+        return "set aside"
+    back = spool.give_back(claimed)
+    return back if back is not None else "given up"

@@ -9,22 +9,33 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import settings as _s
 from .privacy.values import Level
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+    from opentelemetry.sdk.metrics.export import MetricExporter
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from .plan import PlannedDestination
 
 
 @dataclass
 class Destination:
     name: str
     level: Level
-    span_exporter: Any = None
-    log_exporter: Any = None
-    metric_exporter: Any = None
+    span_exporter: SpanExporter | None = None
+    log_exporter: LogRecordExporter | None = None
+    metric_exporter: MetricExporter | None = None
     product_analytics: bool = False  # PostHog: main rank only, strict only, needs consent
+    recipient: str | None = None
+    """Who receives it (``spool_layout.recipient_id``, a hash): the spool replays only to the same
+    recipient. None: not spooled."""
 
 
 def otlp(settings: _s.Settings) -> Destination | None:
@@ -32,6 +43,7 @@ def otlp(settings: _s.Settings) -> Destination | None:
     if not settings.otlp:
         return None
     from ._logging import quiet_repeats
+    from .spool_layout import otlp_recipient
 
     quiet_repeats()  # an unreachable collector is reported once, not once per batch
     level = Level(settings.privacy)
@@ -43,7 +55,15 @@ def otlp(settings: _s.Settings) -> Destination | None:
             {"traces": "span_exporter", "logs": "log_exporter", "metrics": "metric_exporter"}[signal],
             exporter,
         )
+    dest.recipient = otlp_recipient({s: (t.protocol, _otlp_url(s, t)) for s, t in settings.otlp.items()})
     return dest
+
+
+def _otlp_url(signal: str, target: _s.OtlpSignal) -> str:
+    """Where the exporter of ``signal`` sends: gRPC takes the endpoint, HTTP a per-signal path."""
+    if target.protocol == "grpc" or target.signal_specific:
+        return target.endpoint
+    return target.endpoint.rstrip("/") + f"/v1/{signal}"
 
 
 def _otlp_exporter(signal: str, target: _s.OtlpSignal) -> Any:
@@ -63,8 +83,7 @@ def _otlp_exporter(signal: str, target: _s.OtlpSignal) -> Any:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HExp
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HExp
-    url = target.endpoint if target.signal_specific else target.endpoint.rstrip("/") + f"/v1/{signal}"
-    return HExp(endpoint=url)
+    return HExp(endpoint=_otlp_url(signal, target))
 
 
 def json_lines(name: str, out: IO[str], level: Level, *, label: str | None = None) -> Destination:
@@ -110,35 +129,52 @@ def file(path: str, level: Level = Level.STRICT) -> Destination | None:
     return json_lines("file", stream, level)
 
 
-def posthog(settings: _s.Settings, api_key: str, shutdown_timeout: float) -> Destination | None:
-    """Anonymous product analytics: always strict, events and spans (progress events already
-    carry the metrics, so periodic metric events would only add volume)."""
+def posthog(
+    settings: _s.Settings,
+    api_key: str,
+    *,
+    distinct_id: str | None = None,
+    export_timeout: float | None = None,
+) -> Destination | None:
+    """Anonymous product analytics: always strict, Axolotl's events (and the run's spans as
+    events only with OTEL_AXOLOTL_POSTHOG_SPANS; progress events already carry the metrics, so
+    periodic metric events would only add volume).
+
+    Only what the user set is passed on (the host, when ``OTEL_AXOLOTL_POSTHOG_HOST`` names
+    another than the default), so the exporter's own ``OTEL_EXPORTER_POSTHOG_*`` variables
+    work for the rest; ``export_timeout`` (seconds one export may take, retries included)
+    likewise defaults to the exporter's. Never left to those variables: the ``distinct_id``
+    (the run's random product id, or a fresh one here, so no variable can pin a persistent
+    identity) and the exporter's opt-in extras (resource attributes, trace ids), which would
+    link the product stream to the machine and to the user's own traces."""
     if not settings.posthog_host:
         return None
     from opentelemetry.exporter.posthog import PostHogLogExporter, PostHogSpanExporter
 
-    options = {"api_key": api_key, "host": settings.posthog_host, "timeout": shutdown_timeout}
+    from .spool_layout import posthog_recipient
+
+    options: dict[str, Any] = {
+        "api_key": api_key,
+        "distinct_id": distinct_id or uuid.uuid4().hex,
+        "resource_attributes": False,
+        "trace_context": False,
+    }
+    if settings.posthog_host != _s.DEFAULT_POSTHOG_HOST:
+        options["host"] = settings.posthog_host
+    if export_timeout is not None:
+        options["timeout"] = export_timeout
     return Destination(
         "posthog",
         Level.STRICT,
-        span_exporter=PostHogSpanExporter(**options),
+        # The run's spans as events only when asked (OTEL_AXOLOTL_POSTHOG_SPANS): Axolotl sends none.
+        span_exporter=PostHogSpanExporter(**options) if settings.posthog_spans else None,
         log_exporter=PostHogLogExporter(**options),
         product_analytics=True,
+        recipient=posthog_recipient(settings.posthog_host, api_key),
     )
 
 
-@dataclass(frozen=True)
-class Plan:
-    """A destination decided on but not built yet, so debug mode can print instead of build."""
-
-    name: str
-    level: Level
-    signals: frozenset[str]
-    build: Callable[[], Destination | None]
-    product_analytics: bool = False
-
-
-def debug(plan: Plan, out: IO[str] | None = None) -> Destination:
+def debug(plan: PlannedDestination, out: IO[str] | None = None) -> Destination:
     """What OTEL_AXOLOTL_DEBUG prints instead of sending: the same level, the same signals."""
     label = f"debug {plan.name}"
     printed = json_lines(label, out or sys.stderr, plan.level, label=label)

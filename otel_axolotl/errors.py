@@ -1,14 +1,14 @@
 """Errors as telemetry: Axolotl's ``send_errors`` decorator, ``record_error`` and an opt-in
 excepthook.
 
-An error is recorded three ways, once: an OpenTelemetry ``exception`` event on the current
-span (with that span's status set to ERROR), Axolotl's ``<module>.<function>-error`` event
-(the body Axolotl's dashboards read: ``exception`` and a sanitized ``stack_trace``), and the
-run span ended as ``failed``. Raw text goes into the span event attributes because the
-privacy stage sanitizes ``exception.*`` at export for each destination's level; the event
-body is sanitized here already, with the strict stack-trace rule, so package-relative frames
-(``site-packages/transformers/trainer.py``) survive the strict value scrubber, which would
-otherwise treat every frame's path as personal. The privacy stage still scrubs it again.
+An error is recorded once: an OpenTelemetry ``exception`` event on the current span, and
+Axolotl's ``<module>.<function>-error`` event (the body Axolotl 0.21.0's dashboards read:
+``exception.type``/``exception.module`` and ``stack_trace.frames``, each frame's file reduced
+by the stack-trace rule). Who ends the run decides its status: the excepthook and
+``record_error(end_run=True)`` fail it; ``send_errors`` does not, since its caller may catch
+the error (an uncaught one still fails the run, see ``_fail_run_if_uncaught``). Raw text goes
+into the span event attributes because the privacy stage sanitizes ``exception.*`` at export
+for each destination's level. The privacy stage scrubs the event body too.
 
 Telemetry never raises into the host program: every path here is guarded, and the host's
 exception always propagates unchanged.
@@ -16,6 +16,7 @@ exception always propagates unchanged.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import inspect
 import logging
@@ -30,8 +31,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from . import semconv as sc
+from .privacy.stacktrace import _frame_path as frame_path
 from .privacy.stacktrace import sanitize_stack_trace
-from .privacy.values import Level
 
 __all__ = [
     "error_event_name",
@@ -145,6 +146,18 @@ def _exception_type(exc: BaseException) -> str:
 # ------------------------------------------------------------------ recording
 
 
+def exception_properties(exc: BaseException) -> dict[str, Any]:
+    """The error event's body, as Axolotl 0.21.0 structures it: the exception's class and
+    module, and each frame's file (reduced by the stack-trace rule), function and line. No
+    message and no source text: those travel only on the span event, scrubbed per level."""
+    frames = [
+        {"filename": frame_path(frame.f_code.co_filename), "function": frame.f_code.co_name, "lineno": line}
+        for frame, line in traceback.walk_tb(exc.__traceback__)
+    ]
+    cls = type(exc)
+    return {"exception": {"type": cls.__name__, "module": cls.__module__}, "stack_trace": {"frames": frames}}
+
+
 def record_error(
     manager: Any,
     exc: BaseException,
@@ -173,6 +186,8 @@ def record_error(
         if not span.is_recording():
             span = manager.run_span
         if span is not None and span.is_recording():
+            # the run's status belongs to whoever ends the run (end_run, or the integration)
+            failed_here = end_run or span is not manager.run_span
             span.add_event(
                 sc.EVENT_EXCEPTION,
                 {
@@ -181,10 +196,11 @@ def record_error(
                     sc.ATTR_EXCEPTION_STACKTRACE: trace_text,
                 },
             )
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+            if failed_here:
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
         manager.send_event(
             event_name,
-            {"exception": message, "stack_trace": sanitize_stack_trace(trace_text, Level.STRICT)},
+            exception_properties(exc),
             {sc.ATTR_CODE_FUNCTION_NAME: function_name, sc.ATTR_EXCEPTION_TYPE: exc_type},
         )
         if end_run:
@@ -225,6 +241,55 @@ def report(
 # ------------------------------------------------------------------ send_errors
 
 
+def _manager_for_call() -> Any:
+    """The process's manager, built on first use as Axolotl's ``send_errors`` does
+    (``TelemetryManager.get_instance()`` on entry to the decorated function, so any consent
+    notice comes at start-up, not in the middle of a crash). None if building it failed."""
+    try:
+        from .manager import get_default
+
+        return get_default()
+    except Exception:
+        _logger.debug("otel-axolotl: no manager for send_errors", exc_info=True)
+        return None
+
+
+def _report_escaping(func: Callable[..., Any], manager: Any, exc: BaseException) -> None:
+    """The error event for an exception leaving ``func``; the run is left open, its status
+    untouched: the caller may still catch it. If nobody does, the run fails at the excepthook
+    or, when the interpreter is about to exit from it, at exit (``_fail_run_if_uncaught``)."""
+    if manager is None or not manager.active:
+        return
+    path = function_path(func)
+    if report(exc, f"{_safe_name(path)}-error", path, manager, end_run=False):
+        _watch_exit()
+
+
+_exit_watched = False
+
+
+def _watch_exit() -> None:
+    """Registered after the manager's own exit hook, so it runs first (atexit is LIFO)."""
+    global _exit_watched
+    with _reported_lock:
+        if _exit_watched:
+            return
+        _exit_watched = True
+    atexit.register(_fail_run_if_uncaught)
+
+
+def _fail_run_if_uncaught() -> None:
+    """At exit: the interpreter sets ``sys.last_value`` to the exception that ended the main
+    program; if ``send_errors`` reported it, the run failed (not interrupted)."""
+    try:
+        exc = getattr(sys, "last_value", None)
+        manager = _current_manager()
+        if isinstance(exc, Exception) and _is_reported(exc) and manager is not None and manager.active:
+            manager.end_run("failed", error=exc)
+    except Exception:
+        _logger.debug("otel-axolotl: ending the failed run at exit failed", exc_info=True)
+
+
 def send_errors(func: F) -> F:
     """Report an exception escaping ``func`` as ``<module>.<function>-error``, then re-raise it.
 
@@ -235,17 +300,47 @@ def send_errors(func: F) -> F:
     exception object itself: outer wrappers skip that exception (and one raised ``from`` it),
     while a later, independent error is reported again.
 
-    The exception propagates unchanged (bare ``raise``: same object, same traceback). With no
-    manager, or an inactive one, nothing is sent.
+    The manager is the process's, built on the first call if ``init()`` has not run. Reporting
+    records the event (and an ``exception`` event on the current span) but neither ends the
+    run nor changes its status: an error a caller catches does not fail the run. Generator
+    and coroutine functions report what escapes while they run, not only at creation.
+
+    The exception propagates unchanged (bare ``raise``: same object, same traceback). With an
+    inactive manager nothing is sent.
     """
+    if inspect.isgeneratorfunction(func):
+
+        @functools.wraps(func)
+        def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+            manager = _manager_for_call()
+            try:
+                return (yield from func(*args, **kwargs))
+            except Exception as exc:
+                _report_escaping(func, manager, exc)
+                raise
+
+        return generator_wrapper  # type: ignore[return-value]
+
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def coroutine_wrapper(*args: Any, **kwargs: Any) -> Any:
+            manager = _manager_for_call()
+            try:
+                return await func(*args, **kwargs)
+            except Exception as exc:
+                _report_escaping(func, manager, exc)
+                raise
+
+        return coroutine_wrapper  # type: ignore[return-value]
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        manager = _manager_for_call()
         try:
             return func(*args, **kwargs)
         except Exception as exc:
-            path = function_path(func)
-            report(exc, f"{_safe_name(path)}-error", path)
+            _report_escaping(func, manager, exc)
             raise
 
     return wrapper  # type: ignore[return-value]
@@ -273,7 +368,13 @@ def _record_uncaught(exc: BaseException | None, tb: TracebackType | None, *, in_
         return  # KeyboardInterrupt/SystemExit are not errors; interactive shells are left alone
     name = error_event_name(tb)
     manager = _hooks.manager if _hooks.manager is not None else _current_manager()
-    if report(exc, name, name.removesuffix("-error"), manager, end_run=not in_thread) and manager is not None:
+    reported = report(exc, name, name.removesuffix("-error"), manager, end_run=not in_thread)
+    if manager is None or not manager.active:
+        return
+    if not reported and not in_thread and manager.run_span is not None:
+        manager.end_run("failed", error=exc)  # reported by send_errors, and uncaught after all
+        reported = True
+    if reported:
         manager.force_flush()  # the process is about to die: deliver within the deadline
 
 

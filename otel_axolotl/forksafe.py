@@ -1,108 +1,42 @@
-"""Nothing leaves a forked child: every destination's exporters drop what a child hands them.
+"""The fork policy: nothing leaves a forked child, and nothing in it waits on the parent.
 
 A DataLoader with ``num_workers > 0`` forks the training process. The child inherits the
-manager, its providers and their queues, and OpenTelemetry's SDK restarts its batch and
-periodic-metric threads there after fork, so without a guard each worker would export copies
-of the parent's metrics (same resource, stale cumulative values) and anything it records.
-Each exporter is wrapped once, when the manager builds its pipeline, in a guard that remembers
-the process that built it; in any other process ``export`` drops the batch and reports
-success, and ``force_flush`` and ``shutdown`` leave the parent's clients (gRPC channels,
-HTTP sessions, the PostHog client) untouched. The manager also marks itself inactive in the
-child (``TelemetryManager._after_fork_in_child``), so integrations stop recording there.
+manager, its providers, their queues and locks (possibly held by a thread that does not exist
+in the child), and OpenTelemetry's SDK restarts its periodic-metric thread there. Without a
+policy each worker would export copies of the parent's metrics (same resource, stale
+cumulative values) and whatever it records, or hang on an inherited lock. The policy, which
+each object applies to itself through :func:`after_fork_in_child`:
+
+- spans and events: each ``Delivery`` closes in the child: fresh locks, nothing queued, no
+  worker; what the child records is dropped and counted as
+  ``forked``; no exporter is touched, so the parent's gRPC channels and HTTP sessions are
+  left alone;
+- metrics: the one pid guard (``delivery.GuardedMetricExporter``) drops the restarted
+  reader's exports;
+- the manager: its facade drops to the no-op runtime, so integrations stop recording and
+  ``get_default()`` keeps returning it, unless the child turns out to be another rank;
+- locks a signal or a drop count takes are fresh in the child (``signals``, ``DropCounter``);
+- per-process handles (the psutil process) are rebuilt when the pid changes (``probes``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Sequence
-from typing import Any
-
-from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-
-from ._metric_wrapper import WrappingMetricExporter
-from .destinations import Destination
+import weakref
+from collections.abc import Callable
 
 
-class ForkSafeSpanExporter(SpanExporter):
-    """Exports in the process that built it; drops (reporting success) in a forked child."""
+def after_fork_in_child(method: Callable[[], object]) -> None:
+    """Call the bound ``method`` in every forked child, for as long as its object lives
+    (held weakly: registering never keeps an object alive, and ``os.register_at_fork`` has no
+    way to unregister)."""
+    if not hasattr(os, "register_at_fork"):
+        return
+    ref = weakref.WeakMethod(method)
 
-    def __init__(self, delegate: SpanExporter) -> None:
-        self.delegate = delegate
-        self._pid = os.getpid()
+    def hook() -> None:
+        bound = ref()
+        if bound is not None:
+            bound()
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if os.getpid() != self._pid:
-            return SpanExportResult.SUCCESS
-        return self.delegate.export(spans)
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True if os.getpid() != self._pid else self.delegate.force_flush(timeout_millis)
-
-    def shutdown(self) -> None:
-        if os.getpid() == self._pid:
-            self.delegate.shutdown()
-
-
-class ForkSafeLogRecordExporter(LogRecordExporter):
-    """Exports in the process that built it; drops (reporting success) in a forked child."""
-
-    def __init__(self, delegate: LogRecordExporter) -> None:
-        self.delegate = delegate
-        self._pid = os.getpid()
-
-    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        if os.getpid() != self._pid:
-            return LogRecordExportResult.SUCCESS
-        return self.delegate.export(batch)
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True if os.getpid() != self._pid else self.delegate.force_flush(timeout_millis)
-
-    def shutdown(self) -> None:
-        if os.getpid() == self._pid:
-            self.delegate.shutdown()
-
-
-class ForkSafeMetricExporter(WrappingMetricExporter):
-    """Exports in the process that built it; drops (reporting success) in a forked child."""
-
-    def __init__(self, delegate: MetricExporter) -> None:
-        super().__init__(delegate)
-        self._pid = os.getpid()
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        if os.getpid() != self._pid:
-            return MetricExportResult.SUCCESS
-        return self.delegate.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True if os.getpid() != self._pid else self.delegate.force_flush(timeout_millis=timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        if os.getpid() == self._pid:
-            self.delegate.shutdown(timeout_millis=timeout_millis, **kwargs)
-
-
-def guard(destination: Destination) -> Destination:
-    """A copy of ``destination`` whose exporters send nothing from a forked child."""
-    return dataclasses.replace(
-        destination,
-        span_exporter=None
-        if destination.span_exporter is None
-        else ForkSafeSpanExporter(destination.span_exporter),
-        log_exporter=None
-        if destination.log_exporter is None
-        else ForkSafeLogRecordExporter(destination.log_exporter),
-        metric_exporter=(
-            None
-            if destination.metric_exporter is None
-            else ForkSafeMetricExporter(destination.metric_exporter)
-        ),
-    )
+    os.register_at_fork(after_in_child=hook)

@@ -31,20 +31,18 @@ imported torch and initialised CUDA itself.
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import probes
 from . import semconv as sc
 from . import settings as _s
+from ._logging import OnceLog, new_scope, once_in
 
 _logger = logging.getLogger("otel_axolotl")
-
-_GPUS_CHOICES = ("visible", "all")
 
 # OpenTelemetry cpu.mode values for psutil's cpu_times fields (guest time is already in user).
 _SYSTEM_CPU_MODES: Mapping[str, str] = {
@@ -67,22 +65,7 @@ _CREATE = {
 Reading = tuple[float, Mapping[str, Any]]
 
 
-class _OnceLog:
-    """Debug-log each distinct failure once: a dead sensor must not log every 10 s forever."""
-
-    def __init__(self) -> None:
-        self._seen: set[str] = set()
-        self._lock = threading.Lock()
-
-    def __call__(self, key: str, message: str, *args: object) -> None:
-        with self._lock:
-            if key in self._seen:
-                return
-            self._seen.add(key)
-        _logger.debug(message, *args, exc_info=True)
-
-
-def _observe(meter: Any, metric: str, read: Callable[[], Iterable[Reading]], once: _OnceLog) -> None:
+def _observe(meter: Any, metric: str, read: Callable[[], Iterable[Reading]], once: OnceLog) -> None:
     """Create the registry's instrument for ``metric`` with a callback that never raises.
 
     The SDK logs a callback exception at ERROR level on every collection; a telemetry problem
@@ -104,25 +87,28 @@ def _observe(meter: Any, metric: str, read: Callable[[], Iterable[Reading]], onc
     )
 
 
-def register_observables(meter: Any, rank_info: Any, *, env: Mapping[str, str] | None = None) -> None:
+def register_observables(meter: Any, rank_info: Any, settings: _s.Settings | None = None) -> None:
     """Create the process, host, GPU and torch allocator instruments on ``meter``.
 
-    ``rank_info`` is a ``ranks.RankInfo`` (rank, local_rank, world_size). ``env`` defaults to
-    ``os.environ``. Never raises: a part that cannot be set up is left out with a debug line.
+    ``rank_info`` is a ``ranks.RankInfo`` (rank, local_rank, world_size); ``settings`` say which
+    GPUs to watch (OTEL_AXOLOTL_GPUS, CUDA_VISIBLE_DEVICES; default: the visible ones, all of
+    them). Never raises: a part that cannot be set up is left out with a debug line.
     """
-    env = os.environ if env is None else env
+    settings = _s.Settings() if settings is None else settings
     base = {sc.ATTR_RANK: int(getattr(rank_info, "rank", 0))}
-    once = _OnceLog()
+    # Each distinct failure is debug-logged once per registration: a dead sensor must not log
+    # every 10 s forever.
+    once = once_in(new_scope("hardware"), logging.DEBUG, exc_info=True)
     try:
         _register_host(meter, base, once)
     except Exception:
         _logger.debug("otel-axolotl: process and host metrics unavailable", exc_info=True)
     ordinals: list[int] | None = None
     try:
-        gpus = open_gpus(env, rank_info)
+        gpus = open_gpus(settings, rank_info)
         if gpus:
             _register_gpus(meter, gpus, base, once)
-            if _s.parse_choice(env, _s.OTEL_AXOLOTL_GPUS, _GPUS_CHOICES, "visible") == "visible":
+            if settings.gpus == "visible":
                 ordinals = [int(g.hw_id) for g in gpus]  # CUDA ordinals: torch's numbering too
     except Exception:
         _logger.debug("otel-axolotl: GPU metrics unavailable", exc_info=True)
@@ -144,6 +130,8 @@ class _CpuDelta:
 
     def __init__(self, read_times: Callable[[], Any]) -> None:
         self._read_times = read_times
+        # Primed at registration: the first reading already covers real time (psutil's own
+        # cpu_percent() returns 0.0 the first time, having no previous sample).
         self._last = (time.monotonic(), read_times())
         self._lock = threading.Lock()
 
@@ -154,17 +142,10 @@ class _CpuDelta:
         return now - then, before, times
 
 
-def _register_host(meter: Any, base: Mapping[str, Any], once: _OnceLog) -> None:
+def _register_host(meter: Any, base: Mapping[str, Any], once: OnceLog) -> None:
     import psutil
 
-    state: dict[str, Any] = {}
-
-    def process() -> Any:
-        # psutil.Process binds a pid: after fork (DataLoader workers) build the child's own.
-        pid = os.getpid()
-        if state.get("pid") != pid:
-            state["pid"], state["process"] = pid, psutil.Process(pid)
-        return state["process"]
+    process = probes.process  # the one handle, rebuilt after fork (DataLoader workers)
 
     def cpus_available() -> int:
         try:
@@ -275,7 +256,7 @@ def select_gpus(count: int, visible: list[int] | None, rank_info: Any, mode: str
     return [(str(ordinal), index) for ordinal, index in ordinals]
 
 
-def open_gpus(env: Mapping[str, str], rank_info: Any) -> list[Gpu]:
+def open_gpus(settings: _s.Settings, rank_info: Any) -> list[Gpu]:
     """Initialise NVML and return the GPUs this process should watch; [] (one debug line)
     when there is no NVML library, no driver, or no GPU to watch."""
     try:
@@ -286,13 +267,13 @@ def open_gpus(env: Mapping[str, str], rank_info: Any) -> list[Gpu]:
     except Exception as exc:
         _logger.debug("otel-axolotl: no GPU metrics (NVML unavailable: %s)", exc)
         return []
-    mode = _s.parse_choice(env, _s.OTEL_AXOLOTL_GPUS, _GPUS_CHOICES, "visible")
+    mode = settings.gpus
 
     def uuids() -> list[str]:
         return [_text(pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(i))) for i in range(count)]
 
     visible = (
-        parse_visible_devices(env.get("CUDA_VISIBLE_DEVICES"), count, uuids) if mode == "visible" else None
+        parse_visible_devices(settings.cuda_visible_devices, count, uuids) if mode == "visible" else None
     )
     gpus: list[Gpu] = []
     for hw_id, index in select_gpus(count, visible, rank_info, mode):
@@ -312,7 +293,7 @@ def open_gpus(env: Mapping[str, str], rank_info: Any) -> list[Gpu]:
     return gpus
 
 
-def _register_gpus(meter: Any, gpus: list[Gpu], base: Mapping[str, Any], once: _OnceLog) -> None:
+def _register_gpus(meter: Any, gpus: list[Gpu], base: Mapping[str, Any], once: OnceLog) -> None:
     import pynvml
 
     def per_gpu(field: str, read: Callable[[Any], float | None]) -> Callable[[], Iterable[Reading]]:
@@ -363,23 +344,15 @@ def _register_gpus(meter: Any, gpus: list[Gpu], base: Mapping[str, Any], once: _
 
 
 def _register_torch(
-    meter: Any, base: Mapping[str, Any], once: _OnceLog, ordinals: list[int] | None, rank_info: Any
+    meter: Any, base: Mapping[str, Any], once: OnceLog, ordinals: list[int] | None, rank_info: Any
 ) -> None:
-    """Allocator figures per CUDA ordinal, once the program itself has initialised CUDA.
-
-    Checking ``torch.cuda.is_initialized()`` (not ``is_available()``) matters: initialising
-    CUDA from this thread would create a context the program never asked for and break CUDA
-    in processes it forks later.
-    """
-
-    def initialised_cuda() -> Any:
-        torch = sys.modules.get("torch")
-        cuda = getattr(torch, "cuda", None)
-        return cuda if cuda is not None and cuda.is_initialized() else None
+    """Allocator figures per CUDA ordinal, once the program itself has initialised CUDA
+    (``probes.initialised_cuda``: initialising CUDA from this thread would create a context
+    the program never asked for and break CUDA in processes it forks later)."""
 
     def figure(name: str) -> Callable[[], Iterable[Reading]]:
         def readings() -> Iterable[Reading]:
-            cuda = initialised_cuda()
+            cuda = probes.initialised_cuda()
             if cuda is None:
                 return []
             count = int(cuda.device_count())

@@ -96,9 +96,9 @@ class TrainingInstruments:
         # Logs handed over by the training thread, folded (in order, under the lock) by
         # whichever thread needs the values next: the reader at collection, or the recorder
         # when an event carries the latest figures.
-        self.pending_logs: collections.deque[tuple[dict[str, Any], dict[str, float] | None]] = (
-            collections.deque()
-        )
+        self.pending_logs: collections.deque[
+            tuple[dict[str, Any], dict[str, Any] | None, dict[str, int] | None, int]
+        ] = collections.deque()
         # Reentrant, and waited for at most LOCK_SECONDS: a signal handler on the training
         # thread may drain (shutdown) while the interrupted code holds it; a drainer that
         # gives up leaves everything in the buffers for the next one, nothing is lost.
@@ -123,12 +123,19 @@ class TrainingInstruments:
         counts and records them."""
 
     # -- the training thread's side: hand over, nothing more ------------------------------------
-    def record_logs(self, logs: Mapping[str, Any], latest: dict[str, float] | None = None) -> None:
+    def record_logs(
+        self,
+        logs: Mapping[str, Any],
+        latest: dict[str, Any] | None = None,
+        logged_at: dict[str, int] | None = None,
+        step: int = 0,
+    ) -> None:
         """Hot path: keep a trainer's log dict for the next fold (a shallow copy, since a
         caller may reuse its dict). The fold also writes every numeric value into ``latest``
-        (the recorder's view of its own run), bounded to MAX_LOGGED_KEYS keys."""
+        and ``step`` into ``logged_at`` (the recorder's view of its own run), bounded to
+        MAX_LOGGED_KEYS keys."""
         pending = self.pending_logs
-        pending.append((dict(logs), latest))
+        pending.append((dict(logs), latest, logged_at, step))
         if len(pending) >= STEP_BATCH:
             self.fold_logs()
 
@@ -150,13 +157,15 @@ class TrainingInstruments:
         try:
             pending = self.pending_logs
             while pending:
-                logs, latest = pending.popleft()
+                logs, latest, logged_at, step = pending.popleft()
                 for key, raw in logs.items():
                     value = number(raw)
                     if value is None:
                         continue
                     if latest is not None and (key in latest or len(latest) < MAX_LOGGED_KEYS):
-                        latest[key] = value
+                        latest[key] = raw if raw.__class__ in (int, float) else value  # as logged
+                        if logged_at is not None:
+                            logged_at[key] = step
                     metric = gauges.get(key)
                     if metric is not None:
                         last_values[metric] = value

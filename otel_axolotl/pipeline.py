@@ -12,6 +12,9 @@ what is still queued when the exit deadline passes, goes to the destination's on
 background (``otel-axolotl flush`` does it on demand). Drops are the
 ``axolotl.telemetry.dropped`` metric. Metrics are not spooled: cumulative (by default) and
 periodic, the next successful export carries the totals.
+
+A forked child (a DataLoader worker) exports nothing: the package's one fork policy
+(``forksafe``) closes every delivery there and the metric exporters keep one pid guard.
 """
 
 from __future__ import annotations
@@ -32,17 +35,18 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from . import semconv as sc
+from ._metric_wrapper import GuardedMetricExporter
 from .delivery import (
     LEFTOVERS_WRITE_WAIT_S,
     Delivery,
     DeliveryLogRecordProcessor,
     DeliverySpanProcessor,
-    DropCounter,
-    GuardedMetricExporter,
     ReplayReport,
-    replay,
+    replay_all,
 )
 from .destinations import Destination
+from .drops import DropCounter
+from .forksafe import after_fork_in_child
 from .privacy.stage import (
     PrivacyLogRecordProcessor,
     PrivacyMetricExporter,
@@ -68,12 +72,28 @@ REPLAY_TIMEOUT_SECONDS = 60.0
 
 
 class RunIdGenerator(IdGenerator):
-    """Every trace this process starts is the run's trace: one run, one trace, every rank."""
+    """Every trace this process starts is the run's trace: one run, one trace, every rank.
+
+    A span id may be pinned for the next span the calling thread starts: how rank 0's run span
+    gets the id every other rank of a distributed run already parents on (``ranks.run_span_id``).
+    """
 
     def __init__(self, run_id: str) -> None:
         self._trace_id = int(run_id, 16)
+        self._pinned = threading.local()
+
+    def pin(self, span_id: int) -> None:
+        """The next span id this thread generates is ``span_id`` (once)."""
+        self._pinned.span_id = span_id
+
+    def unpin(self) -> None:
+        self._pinned.span_id = None
 
     def generate_span_id(self) -> int:
+        pinned: int | None = getattr(self._pinned, "span_id", None)
+        if pinned:
+            self._pinned.span_id = None
+            return pinned
         return secrets.randbits(64) or 1
 
     def generate_trace_id(self) -> int:
@@ -114,14 +134,16 @@ class Pipeline:
     ) -> None:
         scrubbers = {level: Scrubber(level, whitelist) for level in Level}
         self.destinations = list(destinations)
-        self.spool_config = SpoolConfig.from_env() if spool is None else spool
+        self.spool_config = SpoolConfig(enabled=False) if spool is None else spool
+        self.forked = False
         self.drops = DropCounter()
         self.deliveries: list[Delivery] = []
         self.replay_reports: list[ReplayReport] = []
         self._replay_done = threading.Event()
         self._replay_stop = threading.Event()
+        self.ids = RunIdGenerator(run_id)
         self.tracer_provider = TracerProvider(
-            resource=resource, id_generator=RunIdGenerator(run_id), shutdown_on_exit=False
+            resource=resource, id_generator=self.ids, shutdown_on_exit=False
         )
         self.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         readers = []
@@ -161,6 +183,14 @@ class Pipeline:
             description="Spans and events lost before delivery, by destination, signal and reason.",
         )
         self._replay_thread = self._start_replay()
+        after_fork_in_child(self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        """The fork policy (``forksafe``): every delivery has closed itself, so nothing the
+        child records is queued or exported (it is counted as ``forked``); metrics have their
+        pid guard (``GuardedMetricExporter``); the parent's replay thread is not the child's."""
+        self.forked = True
+        self._replay_done.set()
 
     # -- delivery and spool -------------------------------------------------------------------------
     def _spool(self, dest: Destination) -> Spool | None:
@@ -172,7 +202,7 @@ class Pipeline:
         def dropped(signal: str, reason: str, count: int) -> None:
             self.drops.add(name, signal, reason, count)
 
-        return self.spool_config.spool(name, dropped)
+        return self.spool_config.spool(name, dropped, recipient=dest.recipient, level=dest.level)
 
     def _delivery(self, dest: Destination, signal: str, exporter: Any, spool: Spool | None) -> Delivery:
         delivery = Delivery(
@@ -196,31 +226,22 @@ class Pipeline:
         jobs = []
         for delivery_group in _by_destination(self.deliveries):
             spool = delivery_group[0].spool
-            if spool is not None and spool.pending():
+            if spool is not None and any(source.pending() for source in spool.sources()):
                 jobs.append((spool, {d.signal: d.exporter for d in delivery_group}))
         if not jobs:
             self._replay_done.set()
             return None
 
         def work() -> None:
-            deadline = time.monotonic() + REPLAY_TIMEOUT_SECONDS
             try:
-                for spool, exporters in jobs:
-                    report = replay(
-                        spool,
-                        exporters,
-                        deadline=deadline,
+                self.replay_reports.extend(
+                    replay_all(
+                        jobs,
+                        deadline=time.monotonic() + REPLAY_TIMEOUT_SECONDS,
                         export_timeout_s=EXPORT_TIMEOUT_MILLIS / 1000,
                         stop=self._replay_stop,
                     )
-                    self.replay_reports.append(report)
-                    if report.sent_files or report.skipped_files:
-                        _logger.info(
-                            "otel-axolotl: sent %d spooled item(s) from %d file(s) to the %s destination.",
-                            report.sent_items,
-                            report.sent_files,
-                            report.destination,
-                        )
+                )
             finally:
                 self._replay_done.set()
 

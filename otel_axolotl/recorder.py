@@ -17,18 +17,21 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from time import perf_counter
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import semconv as sc
 from . import settings as _s
 from .instruments import RUN_SUMMARY_MARKER, STEP_BATCH, run_summary_attributes
-from .runtime_metrics import RuntimeMetricsTracker
+from .runtime_metrics import RuntimeMetrics, RuntimeMetricsTracker
+
+if TYPE_CHECKING:
+    from .host import TelemetryHost
 
 _logger = logging.getLogger("otel_axolotl")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Keys of a trainer's log dict that Axolotl's progress and end events carry.
+# Keys of a trainer's log dict that Axolotl's progress and end events carry (only once logged).
 LAST_METRIC_KEYS = (
     "loss",
     "ppl",
@@ -65,7 +68,7 @@ def guarded(method: F) -> F:
 class RunRecorder:
     """Spans, metrics and events for one training run."""
 
-    def __init__(self, manager: Any, trainer: str) -> None:
+    def __init__(self, manager: TelemetryHost, trainer: str) -> None:
         settings = manager.settings
         # What the hot path (step_end, log) touches is assigned first: an instance's values
         # are stored in insertion order, so these share one or two cache lines, and right
@@ -76,12 +79,12 @@ class RunRecorder:
         self._last_hook = perf_counter()  # when the previous hook ran (spans without a start)
         self._untracked_steps = 0  # steps not yet handed to the tracker (see _sync_tracker)
         self._step_span: Any = None
-        # When _maybe_report_progress can next have something to do (a cheap test per step):
-        # step 1, then progress_steps steps or progress_seconds seconds after the last report.
+        # The next step at which _maybe_report_progress can have something to do (a cheap
+        # test per step); see _next_progress_candidate.
         self._progress_step_due = 1
-        self._progress_time_due = self._last_hook + settings.progress_seconds
         self._pending_logs: Any = None  # the instruments' log buffer, likewise
-        self._logged: dict[str, float] = {}  # every numeric key this run logged -> latest value
+        self._logged: dict[str, Any] = {}  # every numeric key this run logged -> latest value
+        self._logged_at: dict[str, int] = {}  # ... and the step it was logged at
         self.manager = manager
         self.trainer = trainer
         self.progress_steps = settings.progress_steps
@@ -89,17 +92,22 @@ class RunRecorder:
         self.step_span_ratio = settings.step_span_ratio
         self.tracker = RuntimeMetricsTracker()
         self.current_epoch = -1
-        self.last_metrics: dict[str, Any] = {k: 0 for k in LAST_METRIC_KEYS}
+        # What Axolotl's progress and end events carry: the latest value of each metric that was
+        # actually logged, the step it was logged at, and the run mean transformers logs last.
+        # Logs are folded in lazily (refresh_last_metrics), not on the hot path.
+        self.last_metrics: dict[str, Any] = {}
+        self.metric_steps: dict[str, int] = {}
+        self.aggregate_metrics: dict[str, Any] = {}
         self.run_summary: dict[str, float] = {}  # the trainer's closing log, as run span attributes
         self._instruments: Any = None  # resolved once: the hot path skips the manager
         self._epoch_span: Any = None
-        self._start_time = time.time()
-        self._last_report_time = self._start_time
-        self._last_report_step = 0
+        self.start_step = 0
+        self.start_time = time.time()
+        self.last_report_time = self.start_time
+        self.last_report_step = 0
         self._started = False
         self._ended = False
-        rank = getattr(getattr(manager, "rank", None), "rank", 0)
-        self._rank_attrs: dict[str, Any] = {sc.ATTR_RANK: rank if isinstance(rank, int) else 0}
+        self._rank_attrs: dict[str, Any] = {sc.ATTR_RANK: manager.rank.rank}
 
     @property
     def active(self) -> bool:
@@ -113,16 +121,22 @@ class RunRecorder:
 
     # -- run ---------------------------------------------------------------------------------
     @guarded
-    def train_begin(self, attributes: Mapping[str, Any] | None = None) -> None:
+    def train_begin(self, attributes: Mapping[str, Any] | None = None, start_step: int = 0) -> None:
+        """``start_step``: the step training starts from (a resumed run's checkpoint step)."""
         if not self.active or self._started:
             return
         self._started = True
-        track = getattr(self.manager, "track_run", None)
-        if track is not None:
-            track(self)
+        self.manager.track_run(self)
+        self.start_step = self.global_step = self.last_report_step = start_step
+        self._progress_step_due = start_step + 1
+        self.start_time = self.last_report_time = time.time()
+        self.tracker.metrics = RuntimeMetrics(start_time=self.start_time)
         attrs = {sc.ATTR_TRAINER: self.trainer, **(attributes or {})}
         self.manager.start_run(attrs)
         self._resolve_instruments()
+        # Axolotl sends system-info after config-loaded; a run nothing sent config-loaded for
+        # (a plain Trainer, TRL, accelerate) gets it here. The manager sends it once.
+        self.manager.send_system_info()
         start_attrs = {
             k: v for k, v in attrs.items() if k in (sc.ATTR_TRAIN_MAX_STEPS, sc.ATTR_TRAIN_NUM_EPOCHS)
         }
@@ -133,17 +147,22 @@ class RunRecorder:
         if not self.active or self._ended:
             return
         self._ended = True
-        untrack = getattr(self.manager, "untrack_run", None)
-        if untrack is not None:
-            untrack(self)
+        self.manager.untrack_run(self)
         if error is not None:
             self._record_error(error)
         self._end_step_span()
         self.epoch_end()
-        self._refresh_last_metrics()
+        self.refresh_last_metrics()
         self._sync_tracker()
         self._instruments = self._pending_steps = self._pending_logs = None  # nothing after the end
-        summary = {**self.last_metrics, **self.tracker.metrics.to_dict()}
+        self.tracker.update_memory_metrics()
+        summary = {
+            **self.tracker.metrics.to_dict(),
+            "step": self.global_step,
+            "start_step": self.start_step,
+            "aggregate": dict(self.aggregate_metrics),
+            "latest_step": {**self.last_metrics, "metric_steps": dict(self.metric_steps)},
+        }
         self.manager.send_event(
             sc.EVENT_TRAIN_END, summary, {sc.ATTR_STEP: self.global_step, sc.ATTR_RUN_STATUS: status}
         )
@@ -260,14 +279,14 @@ class RunRecorder:
             self._untracked_steps += 1
             if self._step_span is not None:
                 self._end_step_span()
-            if step >= self._progress_step_due or now >= self._progress_time_due:
-                self._progress_due(step, now, progress)
+            if step >= self._progress_step_due:
+                self._progress_due(step, progress)
         except Exception as exc:
             hook_failed("RunRecorder.step_end", exc)
 
-    def _progress_due(self, step: int, now: float, progress: float | None) -> None:
-        """A progress event may be due: also the moment to bound the step buffer when no
-        reader drains it."""
+    def _progress_due(self, step: int, progress: float | None) -> None:
+        """A progress event may be due: also the moment to bound the buffers when no reader
+        drains them."""
         instruments = self._instruments
         if instruments is not None:
             if len(instruments.pending_steps) >= STEP_BATCH:
@@ -276,42 +295,56 @@ class RunRecorder:
                 instruments.fold_logs()
         self._sync_tracker()
         self._maybe_report_progress(progress)
-        if self._last_report_step == step:  # it reported: the next one is due later
-            self._progress_step_due = step + self.progress_steps
-            self._progress_time_due = now + self.progress_seconds
+        # The next candidate of _maybe_report_progress's rule: progress_steps after the last
+        # report, or the next multiple of progress_steps (where time may make it report).
+        every = max(1, self.progress_steps)
+        self._progress_step_due = min(self.last_report_step + every, (step // every + 1) * every)
 
     def _maybe_report_progress(self, progress: float | None) -> None:
+        """Axolotl's rule (0.21.0 ``TelemetryCallback.on_step_end``): the first step of the run;
+        then a step ``progress_steps`` after the last report; and, at a step that is a multiple
+        of ``progress_steps``, earlier when ``progress_seconds`` have passed since the last one.
+        Steps in between cost two comparisons: the clock is read only at those candidates.
+        (``step_end`` calls this only from the next candidate on: keep ``_progress_due`` in
+        step with this rule.)"""
+        step = self.global_step
+        steps = step - self.last_report_step
+        first = step == self.start_step + 1
+        if not (first or steps >= self.progress_steps or step % self.progress_steps == 0):
+            return
         now = time.time()
-        steps = self.global_step - self._last_report_step
-        elapsed = now - self._last_report_time
-        if not (self.global_step == 1 or steps >= self.progress_steps or elapsed >= self.progress_seconds):
+        elapsed = now - self.last_report_time
+        if not (first or steps >= self.progress_steps or elapsed >= self.progress_seconds):
             return
         self.tracker.update_memory_metrics()
-        self._refresh_last_metrics()
+        self.refresh_last_metrics()
         properties = {
             **self.last_metrics,
-            "step": self.global_step,
+            "metric_steps": dict(self.metric_steps),
+            "start_step": self.start_step,
+            "step": step,
             "epoch": self.current_epoch,
             "progress": progress,
             "steps_per_second": steps / elapsed if steps > 0 and elapsed > 0 else 0,
-            "elapsed_time": now - self._start_time,
+            "elapsed_time": now - self.start_time,
             "time_since_last_report": elapsed,
             "memory": self.tracker.get_memory_metrics(),
         }
-        self.manager.send_event(sc.EVENT_TRAIN_PROGRESS, properties, {sc.ATTR_STEP: self.global_step})
-        self._last_report_time = now
-        self._last_report_step = self.global_step
+        self.manager.send_event(sc.EVENT_TRAIN_PROGRESS, properties, {sc.ATTR_STEP: step})
+        self.last_report_time = now
+        self.last_report_step = step
 
-    def _refresh_last_metrics(self) -> None:
-        """Bring ``last_metrics`` up to date with the logs handed over since the last time."""
+    def refresh_last_metrics(self) -> None:
+        """Bring ``last_metrics`` and ``metric_steps`` up to date with the logs handed over
+        since the last time (the hot path only hands them over)."""
         instruments = self._instruments
         if instruments is not None:
             instruments.fold_logs()
-        logged, last = self._logged, self.last_metrics
+        logged, logged_at = self._logged, self._logged_at
         for key in LAST_METRIC_KEYS:
-            value = logged.get(key)
-            if value is not None:
-                last[key] = value
+            if key in logged:
+                self.last_metrics[key] = logged[key]
+                self.metric_steps[key] = logged_at[key]
 
     def _last_hook_ns(self) -> int:
         """Wall-clock time of the previous hook (kept as a perf_counter reading: cheaper)."""
@@ -333,12 +366,15 @@ class RunRecorder:
             if RUN_SUMMARY_MARKER in logs:
                 self._record_run_summary(logs)
             else:  # what instruments.record_logs does, one call and one object fewer
-                pending.append((dict(logs), self._logged))
+                pending.append((dict(logs), self._logged, self._logged_at, self.global_step))
             self._last_hook = perf_counter()
         except Exception as exc:
             hook_failed("RunRecorder.log", exc)
 
     def _record_run_summary(self, logs: Mapping[str, Any]) -> None:
+        train_loss = logs.get("train_loss")
+        if isinstance(train_loss, (int, float)) and not isinstance(train_loss, bool):
+            self.aggregate_metrics["train_loss"] = train_loss
         self.run_summary = run_summary_attributes(logs)
         span = self.manager.run_span
         if span is not None and self.run_summary:
@@ -367,7 +403,7 @@ class RunRecorder:
             if key != "epoch"
         }
         instruments = self._instruments or self.manager.instruments
-        instruments.record_logs(results, self._logged)
+        instruments.record_logs(results, self._logged, self._logged_at, self.global_step)
         self._last_hook = perf_counter()
 
     @guarded

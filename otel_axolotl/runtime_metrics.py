@@ -4,17 +4,17 @@ Kept name for name so call sites and dashboards built on ``to_dict()`` keep work
 live figures also exist as OpenTelemetry instruments (``instruments`` and ``hardware``);
 this summary is what ``train-end`` carries.
 
-Accelerator memory is read through torch only when torch is already imported: telemetry
-never imports torch.
+Memory is read through ``probes`` (one psutil handle, the CUDA-safe accelerator reader):
+telemetry never imports torch and never initialises CUDA.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from .probes import allocated_accelerator_memory, rss
 
 
 @dataclass
@@ -24,6 +24,8 @@ class RuntimeMetrics:
     epoch_end_times: dict[int, float] = field(init=False)
     peak_cpu_memory: int = 0
     peak_gpu_memory: dict[int, int] = field(init=False)
+    # Axolotl's: how each device's peak was obtained; here always sampled (memory_allocated).
+    gpu_peak_memory_source: dict[int, str] = field(default_factory=dict)
     total_steps: int = 0
     current_epoch: int = 0
     current_step: int = 0
@@ -69,52 +71,29 @@ class RuntimeMetrics:
             result["epoch_times"] = epoch_times
             result["average_epoch_time_seconds"] = self.average_epoch_time()
         if self.peak_gpu_memory:
-            result["gpu_memory"] = {
-                f"gpu_{i}_peak_memory_bytes": v for i, v in sorted(self.peak_gpu_memory.items())
-            }
+            gpu: dict[str, Any] = {}
+            for i, peak in sorted(self.peak_gpu_memory.items()):
+                gpu[f"gpu_{i}_peak_memory_bytes"] = peak
+                gpu[f"gpu_{i}_peak_memory_source"] = self.gpu_peak_memory_source.get(i, "sampled")
+            result["gpu_memory"] = gpu
         return result
 
 
-def allocated_accelerator_memory() -> dict[int, int]:
-    """Bytes allocated per device by torch's allocator; {} when torch is not imported."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return {}
-    try:
-        if torch.cuda.is_available():  # CUDA and ROCm (hip) share this API
-            return {i: int(torch.cuda.memory_allocated(i)) for i in range(torch.cuda.device_count())}
-        mps = getattr(torch, "mps", None)
-        if mps is not None and torch.backends.mps.is_available():
-            return {0: int(mps.current_allocated_memory())}
-        for name in ("xpu", "npu"):
-            backend = getattr(torch, name, None)
-            if backend is not None and backend.is_available():
-                return {i: int(backend.memory_allocated(i)) for i in range(backend.device_count())}
-    except Exception:
-        return {}
-    return {}
-
-
-_process: Any = None
-
-
-def _rss() -> int:
-    """This process's resident memory. The psutil handle is kept (building one reads /proc
-    twice); a forked child, with another pid, builds its own."""
-    global _process
-    import psutil
-
-    process = _process
-    if process is None or process.pid != os.getpid():
-        process = _process = psutil.Process()
-    return int(process.memory_info().rss)
-
-
 class RuntimeMetricsTracker:
+    """Axolotl's tracker, attribute for attribute (``metrics``, ``update_interval``,
+    ``telemetry_manager``, the ``update_*``/``get_*`` methods), without its own manager."""
+
     update_interval = 100
 
     def __init__(self) -> None:
         self.metrics = RuntimeMetrics(start_time=time.time())
+
+    @property
+    def telemetry_manager(self) -> Any:
+        """The process's manager, as Axolotl's tracker holds ``TelemetryManager.get_instance()``."""
+        from .manager import get_default
+
+        return get_default()
 
     def start_epoch(self, epoch: int) -> None:
         self.metrics.current_epoch = epoch
@@ -131,13 +110,24 @@ class RuntimeMetricsTracker:
             self.update_memory_metrics()
 
     def update_memory_metrics(self) -> None:
-        self.metrics.peak_cpu_memory = max(self.metrics.peak_cpu_memory, _rss())
+        self.metrics.peak_cpu_memory = max(self.metrics.peak_cpu_memory, rss())
+        self.update_gpu_memory_metrics()
+
+    def update_gpu_memory_metrics(self) -> None:
+        """The accelerator half of ``update_memory_metrics`` (Axolotl's name)."""
         for device, used in allocated_accelerator_memory().items():
             self.metrics.peak_gpu_memory[device] = max(self.metrics.peak_gpu_memory.get(device, 0), used)
+            self.metrics.gpu_peak_memory_source[device] = "sampled"
 
-    def get_memory_metrics(self) -> dict[str, int]:
-        result = {"cpu_memory_bytes": _rss(), "peak_cpu_memory_bytes": self.metrics.peak_cpu_memory}
+    def get_memory_metrics(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "cpu_memory_bytes": rss(),
+            "peak_cpu_memory_bytes": self.metrics.peak_cpu_memory,
+        }
         for device, used in allocated_accelerator_memory().items():
             result[f"gpu_{device}_memory_bytes"] = used
             result[f"gpu_{device}_peak_memory_bytes"] = self.metrics.peak_gpu_memory.get(device, 0)
+            result[f"gpu_{device}_peak_memory_source"] = self.metrics.gpu_peak_memory_source.get(
+                device, "sampled"
+            )
         return result

@@ -614,7 +614,8 @@ EVENTS: dict[str, EventSpec] = {
         name="<module>.<function>-error",
         brief=(
             "A sanitized error reported by send_errors or the excepthook; named after the reporting function "
-            "as Axolotl does."
+            "as Axolotl does. Body keys (Axolotl 0.21.0's): exception (type, module), stack_trace.frames "
+            "(filename reduced by the stack-trace rule, function, lineno); no message."
         ),
         attributes=(
             ATTR_CODE_FUNCTION_NAME,
@@ -638,20 +639,33 @@ EVENTS: dict[str, EventSpec] = {
         name=EVENT_SYSTEM_INFO,
         brief=(
             "Operating system, Python and package versions, CPU count, total memory, accelerator type, count "
-            "and models; once per run. No host name, user, path or serial number."
+            "and models; once per run, after config-loaded or else at train start. No host name, user, path "
+            "or serial number."
         ),
         attributes=(),
     ),
     EVENT_TRAIN_END: EventSpec(
         name=EVENT_TRAIN_END,
-        brief="Training ended; body carries the run summary and runtime metrics.",
+        brief=(
+            "Training ended. Body keys (Axolotl 0.21.0's): total_time_seconds, total_steps, "
+            "steps_per_second, epochs_completed, peak_cpu_memory_bytes, epoch_times (epoch_<n>_seconds), "
+            "average_epoch_time_seconds, gpu_memory (gpu_<i>_peak_memory_bytes, gpu_<i>_peak_memory_source), "
+            "step, start_step, aggregate (train_loss, the run mean), latest_step (the latest logged metrics "
+            "and their metric_steps)."
+        ),
         attributes=(ATTR_RUN_STATUS, ATTR_STEP),
     ),
     EVENT_TRAIN_PROGRESS: EventSpec(
         name=EVENT_TRAIN_PROGRESS,
         brief=(
-            "Periodic progress (every OTEL_AXOLOTL_PROGRESS_STEPS steps or OTEL_AXOLOTL_PROGRESS_SECONDS "
-            "seconds)."
+            "Periodic progress, by Axolotl 0.21.0's rule: at the run's first step, then "
+            "OTEL_AXOLOTL_PROGRESS_STEPS steps after the last report, or earlier at a multiple of it once "
+            "OTEL_AXOLOTL_PROGRESS_SECONDS have passed. Body keys (Axolotl's): the latest value of each "
+            "logged metric among loss, ppl, learning_rate, grad_norm, tokens/total, tokens/trainable, "
+            "tokens/train_per_sec_per_gpu (only once logged), metric_steps (the step each was logged at), "
+            "start_step, step, epoch, progress, steps_per_second, elapsed_time, time_since_last_report, "
+            "memory (cpu_memory_bytes, peak_cpu_memory_bytes, gpu_<i>_memory_bytes, "
+            "gpu_<i>_peak_memory_bytes, gpu_<i>_peak_memory_source)."
         ),
         attributes=(ATTR_STEP,),
     ),

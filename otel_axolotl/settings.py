@@ -7,14 +7,15 @@ value never turns telemetry on and never stops training.
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
-_logger = logging.getLogger("otel_axolotl")
+from . import ranks
+from ._logging import _warned as _warned  # re-exported: tests clear it to see a warning again
+from ._logging import warn_once as warn_once
 
 # --- consent and switches -------------------------------------------------------------
 AXOLOTL_DO_NOT_TRACK = "AXOLOTL_DO_NOT_TRACK"
@@ -46,14 +47,20 @@ OTEL_AXOLOTL_DEBUG = "OTEL_AXOLOTL_DEBUG"
 scrubbing) and send nothing."""
 OTEL_AXOLOTL_POSTHOG_HOST = "OTEL_AXOLOTL_POSTHOG_HOST"
 """PostHog host for product telemetry. Default ``https://us.i.posthog.com``."""
+OTEL_AXOLOTL_POSTHOG_SPANS = "OTEL_AXOLOTL_POSTHOG_SPANS"
+"""``true``: also send the run's spans to PostHog as events (``axolotl.run``, ``axolotl.epoch``,
+...: a run summary). Default false: PostHog gets Axolotl's events only, as Axolotl sends them."""
 OTEL_AXOLOTL_POSTHOG_API_KEY = "OTEL_AXOLOTL_POSTHOG_API_KEY"
 """PostHog project key. The embedding library usually passes it in code instead."""
 OTEL_AXOLOTL_NOTICE_SECONDS = "OTEL_AXOLOTL_NOTICE_SECONDS"
 """How long start-up waits after the consent notice. Default 15."""
 OTEL_AXOLOTL_PROGRESS_STEPS = "OTEL_AXOLOTL_PROGRESS_STEPS"
-"""``train-progress`` every this many steps. Default 100 (as Axolotl)."""
+"""``train-progress`` at the run's first step, then this many steps after the last one. Default
+100 (Axolotl 0.21.0's ``report_interval_steps``)."""
 OTEL_AXOLOTL_PROGRESS_SECONDS = "OTEL_AXOLOTL_PROGRESS_SECONDS"
-"""...or after this many seconds, whichever comes first. Default 60 (as Axolotl)."""
+"""...or earlier, at a step that is a multiple of OTEL_AXOLOTL_PROGRESS_STEPS, when this many
+seconds passed since the last one (Axolotl 0.21.0's rule, which reads the clock only at those
+steps). Default 60 (Axolotl's ``TIME_SINCE_LAST``)."""
 OTEL_AXOLOTL_STEP_SPANS = "OTEL_AXOLOTL_STEP_SPANS"
 """Fraction of optimizer steps that get a span, 0..1. Default 0 (none)."""
 OTEL_AXOLOTL_SHUTDOWN_TIMEOUT = "OTEL_AXOLOTL_SHUTDOWN_TIMEOUT"
@@ -106,21 +113,14 @@ OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 SIGNALS = ("traces", "metrics", "logs")
 RANK_STRATEGIES = ("all", "main", "first-per-node")
 DEFAULT_RANK_STRATEGY = "all"
+GPU_CHOICES = ("visible", "all")
+CUDA_VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
+"""CUDA's own variable: which GPUs this process uses (read for the hardware metrics)."""
+TORCHELASTIC_RESTART_COUNT = "TORCHELASTIC_RESTART_COUNT"
+"""torchrun's attempt number of an elastic restart (each attempt gets its own rank-0 run span)."""
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-
-_warned: set[str] = set()
-_warned_lock = threading.Lock()
-
-
-def warn_once(key: str, message: str, *args: object) -> None:
-    """Log a configuration or runtime problem once per process, however often it recurs."""
-    with _warned_lock:
-        if key in _warned:
-            return
-        _warned.add(key)
-    _logger.warning(message, *args)
 
 
 def _clean(env: Mapping[str, str], name: str) -> str | None:
@@ -290,6 +290,7 @@ class Settings:
     debug: bool = False
     posthog_host: str | None = DEFAULT_POSTHOG_HOST
     posthog_api_key: str | None = None
+    posthog_spans: bool = False
     notice_seconds: float = DEFAULT_NOTICE_SECONDS
     progress_steps: int = DEFAULT_PROGRESS_STEPS
     progress_seconds: float = DEFAULT_PROGRESS_SECONDS
@@ -302,10 +303,23 @@ class Settings:
     metric_interval_millis: float = DEFAULT_METRIC_INTERVAL_MILLIS
     service_name: str = "otel-axolotl"
     otlp: dict[str, OtlpSignal] = field(default_factory=dict)
+    rank_strategy: str = DEFAULT_RANK_STRATEGY
+    signals: bool = True
+    spool: bool = True
+    spool_dir: Path = field(default_factory=lambda: spool_dir({}))
+    spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
+    gpus: str = "visible"
+    cuda_visible_devices: str | None = None
+    config_file: Path = field(default_factory=lambda: config_file({}))
+    rank: ranks.RankInfo = field(default_factory=ranks.RankInfo)
+    shared_run_id: str | None = None
+    """The run id every rank of this launch derives alike (``ranks.shared_run_id``), or None."""
+    restart_attempt: str = "0"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+        env = os.environ if env is None else env  # the one place that reads the environment
+        rank = ranks.detect(env)
         host = env.get(OTEL_AXOLOTL_POSTHOG_HOST, "").strip()
         run_id = (env.get(OTEL_AXOLOTL_RUN_ID) or "").strip().lower() or None
         if run_id is not None and not _is_run_id(run_id):
@@ -325,6 +339,7 @@ class Settings:
             debug=parse_bool(env, OTEL_AXOLOTL_DEBUG, False),
             posthog_host=validate_url(host, OTEL_AXOLOTL_POSTHOG_HOST) if host else DEFAULT_POSTHOG_HOST,
             posthog_api_key=(env.get(OTEL_AXOLOTL_POSTHOG_API_KEY) or "").strip() or None,
+            posthog_spans=parse_bool(env, OTEL_AXOLOTL_POSTHOG_SPANS, False),
             notice_seconds=parse_float(env, OTEL_AXOLOTL_NOTICE_SECONDS, DEFAULT_NOTICE_SECONDS, maximum=600),
             progress_steps=int(
                 parse_float(env, OTEL_AXOLOTL_PROGRESS_STEPS, DEFAULT_PROGRESS_STEPS, minimum=1)
@@ -343,8 +358,39 @@ class Settings:
             ),
             service_name=(env.get(OTEL_SERVICE_NAME) or "").strip() or "otel-axolotl",
             otlp=resolve_otlp(env),
+            rank_strategy=parse_choice(env, OTEL_AXOLOTL_RANKS, RANK_STRATEGIES, DEFAULT_RANK_STRATEGY),
+            signals=parse_bool(env, OTEL_AXOLOTL_SIGNALS, True),
+            spool=parse_bool(env, OTEL_AXOLOTL_SPOOL, True),
+            spool_dir=spool_dir(env),
+            spool_max_bytes=int(parse_float(env, OTEL_AXOLOTL_SPOOL_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES)),
+            gpus=parse_choice(env, OTEL_AXOLOTL_GPUS, GPU_CHOICES, "visible"),
+            cuda_visible_devices=env.get(CUDA_VISIBLE_DEVICES),
+            config_file=config_file(env),
+            rank=rank,
+            shared_run_id=None if run_id else ranks.shared_run_id(env, rank),
+            restart_attempt=(env.get(TORCHELASTIC_RESTART_COUNT) or "0").strip(),
         )
 
 
 def _is_run_id(value: str) -> bool:
     return len(value) == 32 and all(c in "0123456789abcdef" for c in value) and value != "0" * 32
+
+
+def spool_dir(env: Mapping[str, str]) -> Path:
+    """``OTEL_AXOLOTL_SPOOL_DIR``, else ``$XDG_CACHE_HOME/otel-axolotl/spool``, else ``~/.cache/...``."""
+    explicit = (env.get(OTEL_AXOLOTL_SPOOL_DIR) or "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    cache = (env.get("XDG_CACHE_HOME") or "").strip()
+    if not os.path.isabs(cache):  # the XDG spec: a relative path is invalid and ignored
+        cache = os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "otel-axolotl" / "spool"
+
+
+def config_file(env: Mapping[str, str]) -> Path:
+    """Where ``otel-axolotl telemetry enable|disable`` records the choice (OTEL_AXOLOTL_CONFIG_FILE)."""
+    explicit = (env.get(OTEL_AXOLOTL_CONFIG_FILE) or "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    base = (env.get("XDG_CONFIG_HOME") or "").strip() or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "otel-axolotl" / "config.yaml"

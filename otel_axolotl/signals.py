@@ -31,18 +31,27 @@ import os
 import signal
 import threading
 import weakref
-from typing import Any
+from types import FrameType
+from typing import Any, Protocol
+
+from .forksafe import after_fork_in_child
 
 _logger = logging.getLogger("otel_axolotl")
 
 HANDLED = (signal.SIGTERM, signal.SIGINT)
 
 
+class SignalTarget(Protocol):
+    """Told about a handled signal before the previous handler runs (the manager)."""
+
+    def handle_signal(self, signum: int, *, fatal: bool) -> None: ...
+
+
 class _State:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.previous: dict[int, Any] = {}  # signal -> the handler ours replaced
-        self.managers: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.previous: dict[int, Any] = {}  # signal -> the handler ours replaced (any handler)
+        self.managers: weakref.WeakSet[SignalTarget] = weakref.WeakSet()
         self.handling = False
 
     def reinit_after_fork(self) -> None:
@@ -51,15 +60,14 @@ class _State:
 
 
 _state = _State()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_state.reinit_after_fork)
+after_fork_in_child(_state.reinit_after_fork)
 
 
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def install(manager: Any) -> bool:
+def install(manager: SignalTarget) -> bool:
     """Have ``manager`` told about SIGTERM/SIGINT; True when our handler is in place for at
     least one of them. Never raises."""
     if not _in_main_thread():
@@ -81,7 +89,7 @@ def install(manager: Any) -> bool:
         return False
 
 
-def uninstall(manager: Any) -> None:
+def uninstall(manager: SignalTarget) -> None:
     """Forget ``manager``; the last one out restores the previous handlers (from the main
     thread only; elsewhere ours stays and passes signals on). Never raises."""
     try:
@@ -97,7 +105,7 @@ def uninstall(manager: Any) -> None:
         _logger.debug("otel-axolotl: signal handlers not restored", exc_info=True)
 
 
-def _handle(signum: int, frame: Any) -> None:
+def _handle(signum: int, frame: FrameType | None) -> None:
     previous = _state.previous.get(signum, signal.SIG_DFL)
     fatal = not callable(previous)  # SIG_DFL: the process is about to end
     if not _state.handling:
@@ -113,7 +121,7 @@ def _handle(signum: int, frame: Any) -> None:
     _chain(signum, frame, previous)
 
 
-def _chain(signum: int, frame: Any, previous: Any) -> None:
+def _chain(signum: int, frame: FrameType | None, previous: Any) -> None:
     if callable(previous):
         previous(signum, frame)
     elif previous != signal.SIG_IGN:  # SIG_DFL: end the process as the signal would have

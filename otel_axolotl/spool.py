@@ -1,25 +1,33 @@
 """The on-disk spool: spans and events that could not be delivered, kept for the next start.
 
-Where: one directory per destination (``otlp``, ``posthog``) under the per-user cache
-directory, ``$XDG_CACHE_HOME/otel-axolotl/spool/`` (``~/.cache/...``), or under
-``OTEL_AXOLOTL_SPOOL_DIR``. Console and file destinations write locally and are never spooled.
+Where: under the per-user cache directory, ``$XDG_CACHE_HOME/otel-axolotl/spool/``
+(``~/.cache/...``), or under ``OTEL_AXOLOTL_SPOOL_DIR``: one directory per destination kind
+(``otlp``, ``posthog``), and in it one per recipient and privacy level,
+``otlp/<recipient>-<level>/`` (``spool_layout.py`` says how the names are made). Console and
+file destinations write locally and are never spooled.
 
-What: only data that has passed the privacy stage. The spool is fed by the delivery stage
-behind it (``delivery.py``), so a file never holds anything the destination itself would not
-have received. Metrics are not spooled: they are cumulative and exported periodically, so the
-next successful export carries the totals again.
+For whom: a pipeline lists only its own recipient's directory at its own level and, at
+``secrets-only``, the same recipient's ``strict`` one. Data scrubbed at ``secrets-only`` is never
+replayed into a ``strict`` destination, nor scrubbed again for one: it is left for its own
+recipient. A destination without a recipient id is not spooled (its undelivered data is counted
+as dropped). Files of the version-1 layout (directly in ``otlp/`` or ``posthog/``, recipient
+unknown) are deleted, with one info message, when a pipeline of that kind first lists its spool.
+
+What: only data that has passed the privacy stage; the delivery stage behind it feeds the
+spool (``delivery.py``). Metrics are not spooled: cumulative, the next export carries them.
 
 How: one file per failed batch or per shutdown, written to a hidden temporary name and renamed
-into place, so a reader sees whole files or none. Each file is JSON lines: a header line
-(format, version, signal, item count), then one span or event per line. The file name carries
-the time it was written, the signal, the item count and how often delivering it failed, so
-ordering, the size cap and counting drops need no reading. Over the cap
-(``OTEL_AXOLOTL_SPOOL_MAX_BYTES`` per destination) the oldest files are deleted first.
+into place. Each file is JSON lines: a header (format, version, signal, item count, destination
+kind, recipient, level; checked again on reading), then one span or event per line
+(``spool_codec.py``). The name carries the time, the signal, the item count and how often
+delivering it failed. Over the cap (``OTEL_AXOLOTL_SPOOL_MAX_BYTES`` per destination kind, all
+recipients together) the oldest files are deleted first.
 
-Several processes (the ranks of a node) may share a directory: a file is claimed by renaming
-it before it is sent, so only one process sends it; a claim left by a process that died is
-taken back after ``STALE_SECONDS``. A file that cannot be read (corrupt, truncated) is deleted
-with one warning naming it; reading never raises into start-up.
+Several processes may share a directory: a file is claimed by renaming it before it is sent; a
+claim whose process has ended on this machine is taken back at once, one from another host
+after ``STALE_SECONDS``. Only regular files are opened (a FIFO or symlink planted here is
+skipped). A file that cannot be read is deleted with one warning naming it; reading never
+raises into start-up.
 
 Only the standard library is imported here at module level: consent withdrawal deletes the
 product spool on the disabled path, which must stay cheap.
@@ -31,7 +39,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,11 +47,28 @@ from pathlib import Path
 from typing import Any
 
 from . import settings as _s
+from .spool_codec import decode_log, decode_span, encode_log, encode_span
+from .spool_layout import (
+    CLAIMED,
+    DIRECTORY,
+    LEVELS,
+    SpoolFile,
+    UnsafeFile,
+    base_name,
+    claim_suffix,
+    claimant_gone,
+    directory_name,
+    level_name,
+    may_receive,
+    read_regular,
+    recipient_key,
+)
 
 _logger = logging.getLogger("otel_axolotl")
 
 FORMAT = "otel-axolotl-spool"
-VERSION = 1
+VERSION = 2
+"""2: bound to a recipient and a level. Version-1 files are never replayed."""
 SIGNALS = ("traces", "logs")
 SPOOLED_DESTINATIONS = ("otlp", "posthog")
 """Destinations that cross the network. Console, file and debug destinations are never spooled."""
@@ -54,10 +78,9 @@ MAX_ATTEMPTS = 5
 """Replays of one file that may fail before it is given up (and its items counted as dropped),
 so that one file the backend always refuses cannot hold back the others."""
 STALE_SECONDS = 600.0
-"""A claim (or a temporary file) this old belongs to a process that died; it is taken back."""
+"""A claim (or a temporary file) this old belongs to a process that died; it is taken back.
+Claims of a process known dead on this machine are taken back at once."""
 
-_NAME = re.compile(r"^(\d{20})-(\d+)-([0-9a-f]{6})\.(traces|logs)\.(\d+)\.(\d+)\.jsonl$")
-_CLAIMED = ".claimed"
 _TMP = ".tmp"
 
 DropSink = Callable[[str, str, int], None]
@@ -72,69 +95,98 @@ class SpoolVersionError(SpoolFileError):
     """A spool file of another format version (another otel-axolotl release): left alone."""
 
 
+# -- recipients ---------------------------------------------------------------------------------
+
+
 def spool_root(env: Mapping[str, str] | None = None) -> Path:
     """``OTEL_AXOLOTL_SPOOL_DIR``, else ``$XDG_CACHE_HOME/otel-axolotl/spool``, else ``~/.cache/...``."""
-    env = os.environ if env is None else env
-    explicit = (env.get(_s.OTEL_AXOLOTL_SPOOL_DIR) or "").strip()
-    if explicit:
-        return Path(explicit).expanduser()
-    cache = (env.get("XDG_CACHE_HOME") or "").strip()
-    if not os.path.isabs(cache):  # the XDG spec: a relative path is invalid and ignored
-        cache = os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "otel-axolotl" / "spool"
+    return _s.spool_dir(os.environ if env is None else env)
 
 
 @dataclass(frozen=True)
 class SpoolConfig:
-    """Whether to spool, where, and how much per destination."""
+    """Whether to spool, where, and how much per destination kind."""
 
     enabled: bool = True
     root: Path = Path(".")
     max_bytes: int = _s.DEFAULT_SPOOL_MAX_BYTES
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SpoolConfig:
-        env = os.environ if env is None else env
-        return cls(
-            enabled=_s.parse_bool(env, _s.OTEL_AXOLOTL_SPOOL, True),
-            root=spool_root(env),
-            max_bytes=int(
-                _s.parse_float(env, _s.OTEL_AXOLOTL_SPOOL_MAX_BYTES, _s.DEFAULT_SPOOL_MAX_BYTES, minimum=0)
-            ),
-        )
-
-    def spool(self, destination: str, drops: DropSink | None = None) -> Spool:
-        """The spool of ``destination`` (whether or not spooling is enabled: to read or clear it)."""
-        return Spool(self.root / destination, destination, self.max_bytes, drops)
-
-
-@dataclass(frozen=True)
-class SpoolFile:
-    """One file, as its name describes it."""
-
-    path: Path
-    written_ns: int
-    signal: str
-    items: int
-    attempts: int
+    def from_settings(cls, settings: _s.Settings) -> SpoolConfig:
+        return cls(enabled=settings.spool, root=settings.spool_dir, max_bytes=settings.spool_max_bytes)
 
     @classmethod
-    def parse(cls, path: Path) -> SpoolFile | None:
-        name = path.name[: -len(_CLAIMED)] if path.name.endswith(_CLAIMED) else path.name
-        match = _NAME.match(name)
-        if match is None:
-            return None
-        written, _pid, _token, signal, items, attempts = match.groups()
-        return cls(path, int(written), signal, int(items), int(attempts))
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SpoolConfig:
+        return cls.from_settings(_s.Settings.from_env(env))
 
-    def renamed(self, attempts: int) -> str:
-        base = self.path.name[: -len(_CLAIMED)] if self.path.name.endswith(_CLAIMED) else self.path.name
-        head = base.split(".", 1)[0]
-        return f"{head}.{self.signal}.{self.items}.{attempts}.jsonl"
+    def spool(
+        self, destination: str, drops: DropSink | None = None, *, recipient: str | None, level: Any
+    ) -> Spool | None:
+        """The spool of one recipient (``recipient_id``) at one privacy level (a ``Level`` or its
+        value), whether or not spooling is enabled (to read it). None when there is no
+        recipient, an unknown level, or the spool key cannot be read or made (warned once)."""
+        level_value = level_name(level)
+        if not recipient or level_value is None:
+            return None
+        try:
+            key = recipient_key(self.root)
+        except OSError as exc:
+            _s.warn_once(
+                f"spool-key:{self.root}",
+                "otel-axolotl: cannot read or create the spool key in %s (%s); undelivered telemetry "
+                "is dropped.",
+                self.root,
+                exc,
+            )
+            return None
+        if key is None:
+            _s.warn_once(
+                f"spool-key:{self.root}",
+                "otel-axolotl: the spool key in %s is damaged (delete it to start afresh); undelivered "
+                "telemetry is dropped.",
+                self.root,
+            )
+            return None
+        name = directory_name(key, recipient, level_value)
+        return Spool(self.kind_directory(destination) / name, destination, self.max_bytes, drops)
+
+    def kind_directory(self, destination: str) -> Path:
+        """Where every spool of one destination kind lives (all recipients, all levels)."""
+        return self.root / destination
+
+    def spools(self, destination: str) -> list[Spool]:
+        """Every recipient's spool of one kind (to count or clear them; never to replay)."""
+        return _recipient_spools(self.kind_directory(destination), destination, self.max_bytes)
+
+    def pending_count(self, destination: str) -> int:
+        """Files waiting in every spool of one kind, whoever they are for."""
+        return sum(len(spool.pending()) for spool in self.spools(destination))
+
+    def clear(self, destination: str) -> int:
+        """Delete every spool file of one kind, every recipient and level and the version-1
+        layout included (consent withdrawn); how many files were deleted."""
+        kind = Spool(self.kind_directory(destination), destination, self.max_bytes)
+        deleted = sum(spool.clear() for spool in self.spools(destination))
+        return deleted + kind.clear()
+
+
+def _recipient_spools(
+    kind_dir: Path, destination: str, max_bytes: int, drops: DropSink | None = None
+) -> list[Spool]:
+    try:
+        entries = list(os.scandir(kind_dir))
+    except OSError:
+        return []
+    return [
+        Spool(Path(e.path), destination, max_bytes, drops)
+        for e in sorted(entries, key=lambda e: e.name)
+        if DIRECTORY.match(e.name) and e.is_dir(follow_symlinks=False)
+    ]
 
 
 class Spool:
-    """The files of one destination: write, list, claim, read, delete, cap."""
+    """The files of one recipient at one level (the directory's name says which): write, list,
+    claim, read, delete, cap. ``directory`` is ``<root>/<kind>/<recipient>-<level>``."""
 
     def __init__(self, directory: Path, destination: str, max_bytes: int, drops: DropSink | None = None):
         self.directory = Path(directory)
@@ -142,6 +194,28 @@ class Spool:
         self.max_bytes = max_bytes
         self._drops = drops
         self._cap_warned = False
+        self._swept = False
+        bound = DIRECTORY.match(self.directory.name)
+        self.recipient: str | None = bound.group(1) if bound else None
+        self.level: str | None = bound.group(2) if bound else None
+
+    def sources(self) -> list[Spool]:
+        """The spools whose data may be replayed into this one's destination: its own and, at
+        a laxer level, the same recipient's stricter ones. Never a laxer level's."""
+        if self.level is None:
+            return []
+        return [
+            self
+            if level == self.level
+            else Spool(
+                self.directory.with_name(f"{self.recipient}-{level}"),
+                self.destination,
+                self.max_bytes,
+                self._drops,
+            )
+            for level in LEVELS
+            if may_receive(level, self.level)
+        ]
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, signal: str, items: Sequence[Any]) -> Path | None:
@@ -150,16 +224,25 @@ class Spool:
         Returns the file, or None when it could not be written (one warning per spool; the
         caller counts the items as dropped). Never raises.
         """
-        if not items:
+        if not items or self.level is None:
             return None
         try:
             encode = encode_span if signal == "traces" else encode_log
-            header = {"format": FORMAT, "version": VERSION, "signal": signal, "items": len(items)}
+            header = {
+                "format": FORMAT,
+                "version": VERSION,
+                "signal": signal,
+                "items": len(items),
+                "destination": self.destination,
+                "recipient": self.recipient,
+                "level": self.level,
+            }
             lines = [json.dumps(header)]
             lines += [json.dumps(encode(item), separators=(",", ":"), default=str) for item in items]
             data = ("\n".join(lines) + "\n").encode("utf-8")
             name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}.{signal}.{len(items)}.0.jsonl"
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, exist_ok=True)
             tmp = self.directory / f".{name}{_TMP}"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:
@@ -179,13 +262,13 @@ class Spool:
         return final
 
     def _enforce_cap(self) -> None:
-        """Delete the oldest files until the spool fits ``max_bytes``; count what they held."""
+        """Delete the oldest files of this kind (every recipient) until they fit ``max_bytes``."""
         sized = []
-        for f in self._entries(claimed=True):
-            try:
-                sized.append((f, f.path.stat().st_size))
-            except OSError:
-                continue
+        for spool in _recipient_spools(self.directory.parent, self.destination, self.max_bytes):
+            for f in spool._entries(claimed=True):
+                with contextlib.suppress(OSError):
+                    sized.append((f, f.path.stat().st_size))
+        sized.sort(key=lambda fs: (fs[0].written_ns, fs[0].path.name))
         total = sum(size for _, size in sized)
         for f, size in sized:  # oldest first
             if total <= self.max_bytes:
@@ -199,15 +282,33 @@ class Spool:
                         "otel-axolotl: the %s spool in %s is over its %d-byte cap (%s); the oldest "
                         "files are deleted first.",
                         self.destination,
-                        self.directory,
+                        self.directory.parent,
                         self.max_bytes,
                         _s.OTEL_AXOLOTL_SPOOL_MAX_BYTES,
                     )
 
     # -- reading ----------------------------------------------------------------------------
     def pending(self) -> list[SpoolFile]:
-        """Files waiting to be sent, oldest first. Takes back stale claims and temporary files."""
-        return list(self._entries(claimed=False))
+        """Files waiting to be sent, oldest first. Takes back dead claims and temporary files;
+        the first call also deletes the kind's version-1 files (they know no recipient)."""
+        if not self._swept:
+            self._swept = True
+            self._sweep_version_one()
+        return self._entries(claimed=False)
+
+    def _sweep_version_one(self) -> None:
+        kind = Spool(self.directory.parent, self.destination, self.max_bytes)
+        old = kind._entries(claimed=True)
+        deleted = [f for f in old if _unlink(f.path)]
+        for f in deleted:
+            self._drop(f.signal, "undelivered", f.items)
+        if deleted:
+            _logger.info(
+                "otel-axolotl: deleted %d spool file(s) of an older otel-axolotl in %s: they do not say "
+                "which endpoint or privacy level they were for, so they are never sent.",
+                len(deleted),
+                kind.directory,
+            )
 
     def _entries(self, *, claimed: bool) -> list[SpoolFile]:
         try:
@@ -218,6 +319,12 @@ class Spool:
         found = []
         for entry in entries:
             name = entry.name
+            try:
+                regular = entry.is_file(follow_symlinks=False)
+            except OSError:
+                continue
+            if not regular:
+                continue  # a FIFO, device, symlink or directory is never opened
             if name.startswith(".") and name.endswith(_TMP):
                 if _age(entry, now) > STALE_SECONDS:
                     _unlink(Path(entry.path))  # a writer died half-way
@@ -225,39 +332,39 @@ class Spool:
             f = SpoolFile.parse(Path(entry.path))
             if f is None:
                 continue  # not ours: left alone
-            if name.endswith(_CLAIMED):
-                if not claimed and _age(entry, now) > STALE_SECONDS:
+            if CLAIMED in name:
+                if claimed:
+                    pass
+                elif claimant_gone(name) or _age(entry, now) > STALE_SECONDS:
                     back = self.directory / f.renamed(f.attempts)
                     try:
                         os.rename(entry.path, back)  # the claimant died; send it again
                     except OSError:
                         continue
-                    f = SpoolFile(back, f.written_ns, f.signal, f.items, f.attempts)
-                elif not claimed:
+                    f = f.at(back)
+                else:
                     continue
             found.append(f)
         return sorted(found, key=lambda f: (f.written_ns, f.path.name))
 
     def claim(self, f: SpoolFile) -> SpoolFile | None:
         """Take ``f`` for sending; None when another process took it first."""
-        claimed = f.path.with_name(f.path.name + _CLAIMED)
+        claimed = f.path.with_name(base_name(f.path.name) + claim_suffix())
         try:
             os.rename(f.path, claimed)
             os.utime(claimed)  # the claim's age, for STALE_SECONDS
         except OSError:
             return None
-        return SpoolFile(claimed, f.written_ns, f.signal, f.items, f.attempts)
+        return f.at(claimed)
 
     def read(self, f: SpoolFile) -> list[Any]:
         """The items of a claimed file, rebuilt as SDK objects.
 
-        Raises SpoolFileError after deleting a corrupt or truncated file (with one warning
-        naming it), or SpoolVersionError for another format version (the file is given back).
+        Raises SpoolFileError after deleting a corrupt, truncated or misplaced file (one
+        warning naming it), or SpoolVersionError for another format version (given back).
         """
         try:
-            if f.path.stat().st_size > max(self.max_bytes, 1):
-                raise SpoolFileError("larger than the spool cap")
-            data = f.path.read_bytes()
+            data = read_regular(f.path, max(self.max_bytes, 1))
             if not data.endswith(b"\n"):
                 raise SpoolFileError("truncated")
             lines = data[:-1].split(b"\n")
@@ -266,6 +373,9 @@ class Spool:
                 raise SpoolFileError("no spool header")
             if header.get("version") != VERSION:
                 raise SpoolVersionError(f"format version {header.get('version')!r}, expected {VERSION}")
+            bound = (header.get("destination"), header.get("recipient"), header.get("level"))
+            if bound != (self.destination, self.recipient, self.level):
+                raise SpoolFileError("written for another recipient or privacy level")
             signal, count = header.get("signal"), header.get("items")
             if signal not in SIGNALS or count != len(lines) - 1:
                 raise SpoolFileError(f"truncated: {len(lines) - 1} of {count!r} items")
@@ -281,7 +391,11 @@ class Spool:
             self.give_back(f, failed=False)
             raise
         except Exception as exc:
-            why = str(exc) if isinstance(exc, SpoolFileError) else f"corrupt: {type(exc).__name__}"
+            why = (
+                str(exc)
+                if isinstance(exc, (SpoolFileError, UnsafeFile))
+                else f"corrupt: {type(exc).__name__}"
+            )
             _logger.warning("otel-axolotl: skipping unreadable spool file %s (%s); deleting it.", f.path, why)
             _unlink(f.path)
             raise SpoolFileError(why) from exc
@@ -296,17 +410,35 @@ class Spool:
         another process has claimed it meanwhile)."""
         _unlink(path)
 
-    def give_back(self, f: SpoolFile, *, failed: bool = True) -> None:
-        """Not delivered: unclaim it for a later start, or give it up after MAX_ATTEMPTS."""
+    def give_back(self, f: SpoolFile, *, failed: bool = True) -> SpoolFile | None:
+        """Not delivered: unclaim it for a later try (returned), or give it up after MAX_ATTEMPTS."""
         attempts = f.attempts + 1 if failed else f.attempts
         if attempts >= MAX_ATTEMPTS:
             if _unlink(f.path):
                 self._drop(f.signal, "undelivered", f.items)
-            return
+            return None
+        back = self.directory / f.renamed(attempts)
         try:
-            os.rename(f.path, self.directory / f.renamed(attempts))
+            os.rename(f.path, back)
         except OSError:
             _logger.debug("otel-axolotl: cannot unclaim %s", f.path, exc_info=True)
+            return None
+        return f.at(back, attempts)
+
+    def set_aside(self, f: SpoolFile, why: str) -> None:
+        """A claimed file the destination refused while it accepted others (too large for the
+        transport, invalid): deleted and counted, so it holds back no file behind it."""
+        if _unlink(f.path):
+            self._drop(f.signal, "undelivered", f.items)
+            _s.warn_once(
+                f"spool-set-aside:{self.directory}",
+                "otel-axolotl: the %s destination %s spool file %s while accepting others; it is "
+                "deleted (%d item(s) counted as dropped). Further such files are not logged.",
+                self.destination,
+                why,
+                f.path.name,
+                f.items,
+            )
 
     def clear(self) -> int:
         """Delete every spool file here (consent withdrawn); how many files were deleted."""
@@ -319,7 +451,7 @@ class Spool:
             name = entry.name
             ours = SpoolFile.parse(Path(entry.path)) is not None
             if ours or (name.startswith(".") and name.endswith(_TMP)):
-                deleted += _unlink(Path(entry.path))
+                deleted += _unlink(Path(entry.path))  # unlinking never opens: a FIFO is harmless
         with contextlib.suppress(OSError):
             self.directory.rmdir()  # only when nothing else is in it
         return deleted
@@ -339,163 +471,6 @@ def _unlink(path: Path) -> bool:
 
 def _age(entry: os.DirEntry[str], now: float) -> float:
     try:
-        return now - entry.stat().st_mtime
+        return now - entry.stat(follow_symlinks=False).st_mtime
     except OSError:
         return 0.0
-
-
-# -- the codec: SDK objects <-> JSON documents --------------------------------------------------
-# Everything an exporter reads from a span or an event, nothing more. Attribute values are
-# primitives or sequences of them (OpenTelemetry's own rule); JSON keeps both.
-
-
-def _context(ctx: Any) -> dict[str, Any] | None:
-    if ctx is None:
-        return None
-    return {
-        "trace_id": f"{ctx.trace_id:032x}",
-        "span_id": f"{ctx.span_id:016x}",
-        "remote": bool(ctx.is_remote),
-        "flags": int(ctx.trace_flags),
-        "state": list(ctx.trace_state.items()) if ctx.trace_state else [],
-    }
-
-
-def _resource(resource: Any) -> dict[str, Any]:
-    if resource is None:
-        return {"attributes": {}, "schema_url": ""}
-    return {"attributes": dict(resource.attributes), "schema_url": resource.schema_url or ""}
-
-
-def _scope(scope: Any) -> dict[str, Any] | None:
-    if scope is None:
-        return None
-    return {
-        "name": scope.name,
-        "version": scope.version,
-        "schema_url": scope.schema_url or "",
-        "attributes": dict(scope.attributes or {}),
-    }
-
-
-def encode_span(span: Any) -> dict[str, Any]:
-    return {
-        "name": span.name,
-        "context": _context(span.context),
-        "parent": _context(span.parent),
-        "kind": span.kind.name,
-        "start": span.start_time,
-        "end": span.end_time,
-        "attributes": dict(span.attributes or {}),
-        "events": [
-            {"name": e.name, "timestamp": e.timestamp, "attributes": dict(e.attributes or {})}
-            for e in span.events
-        ],
-        "links": [
-            {"context": _context(link.context), "attributes": dict(link.attributes or {})}
-            for link in span.links
-        ],
-        "status": {"code": span.status.status_code.name, "description": span.status.description},
-        "resource": _resource(span.resource),
-        "scope": _scope(span.instrumentation_scope),
-    }
-
-
-def encode_log(record: Any) -> dict[str, Any]:
-    r = record.log_record
-    return {
-        "timestamp": r.timestamp,
-        "observed_timestamp": r.observed_timestamp,
-        "trace_id": f"{r.trace_id or 0:032x}",
-        "span_id": f"{r.span_id or 0:016x}",
-        "flags": int(r.trace_flags or 0),
-        "severity_text": r.severity_text,
-        "severity_number": r.severity_number.value if r.severity_number is not None else None,
-        "body": r.body,
-        "attributes": dict(r.attributes or {}),
-        "event_name": r.event_name,
-        "resource": _resource(record.resource),
-        "scope": _scope(record.instrumentation_scope),
-    }
-
-
-def _attrs(doc: Any) -> dict[str, Any]:
-    if not isinstance(doc, dict):
-        raise ValueError("attributes are not a mapping")
-    return {str(k): tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
-
-
-def _decode_context(doc: Any) -> Any:
-    from opentelemetry.trace import SpanContext, TraceFlags, TraceState
-
-    if doc is None:
-        return None
-    return SpanContext(
-        int(doc["trace_id"], 16),
-        int(doc["span_id"], 16),
-        bool(doc["remote"]),
-        TraceFlags(int(doc["flags"])),
-        TraceState([tuple(pair) for pair in doc.get("state") or []]),
-    )
-
-
-def _decode_resource(doc: Any) -> Any:
-    from opentelemetry.sdk.resources import Resource
-
-    return Resource(_attrs(doc["attributes"]), doc.get("schema_url") or None)
-
-
-def _decode_scope(doc: Any) -> Any:
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-
-    if doc is None:
-        return None
-    return InstrumentationScope(
-        doc["name"], doc.get("version"), doc.get("schema_url") or None, _attrs(doc.get("attributes") or {})
-    )
-
-
-def decode_span(doc: dict[str, Any]) -> Any:
-    from opentelemetry.sdk.trace import Event, ReadableSpan
-    from opentelemetry.trace import Link, SpanKind, Status, StatusCode
-
-    return ReadableSpan(
-        name=str(doc["name"]),
-        context=_decode_context(doc["context"]),
-        parent=_decode_context(doc.get("parent")),
-        resource=_decode_resource(doc["resource"]),
-        attributes=_attrs(doc["attributes"]),
-        events=[Event(str(e["name"]), _attrs(e["attributes"]), int(e["timestamp"])) for e in doc["events"]],
-        links=[Link(_decode_context(link["context"]), _attrs(link["attributes"])) for link in doc["links"]],
-        kind=SpanKind[doc["kind"]],
-        status=Status(StatusCode[doc["status"]["code"]], doc["status"].get("description")),
-        start_time=doc["start"],
-        end_time=doc["end"],
-        instrumentation_scope=_decode_scope(doc.get("scope")),
-    )
-
-
-def decode_log(doc: dict[str, Any]) -> Any:
-    from opentelemetry._logs import LogRecord, SeverityNumber
-    from opentelemetry.sdk._logs import ReadableLogRecord
-    from opentelemetry.trace import TraceFlags
-
-    severity = doc.get("severity_number")
-    fields: dict[str, Any] = {  # ids as recorded: the replaying thread's context plays no part
-        "timestamp": doc.get("timestamp"),
-        "observed_timestamp": doc.get("observed_timestamp"),
-        "trace_id": int(doc["trace_id"], 16),
-        "span_id": int(doc["span_id"], 16),
-        "trace_flags": TraceFlags(int(doc.get("flags") or 0)),
-        "severity_text": doc.get("severity_text"),
-        "severity_number": SeverityNumber(severity) if severity is not None else None,
-        "body": doc.get("body"),
-        "attributes": _attrs(doc.get("attributes") or {}),
-        "event_name": doc.get("event_name"),
-    }
-    record = LogRecord(**fields)
-    return ReadableLogRecord(
-        log_record=record,
-        resource=_decode_resource(doc["resource"]),
-        instrumentation_scope=_decode_scope(doc.get("scope")),
-    )

@@ -22,6 +22,8 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from . import settings as _s
+
 _logger = logging.getLogger("otel_axolotl")
 
 RELEVANT_PACKAGES: tuple[str, ...] = (
@@ -51,8 +53,12 @@ RELEVANT_PACKAGES: tuple[str, ...] = (
 """Axolotl's list plus ``lightning`` and ``otel-axolotl``; keys are ``f"{name}_version"``."""
 
 
-def collect() -> dict[str, Any]:
-    """Axolotl's system-info dict. Each part that fails is left out; never raises."""
+def collect(settings: _s.Settings | None = None) -> dict[str, Any]:
+    """Axolotl's system-info dict. Each part that fails is left out; never raises.
+
+    ``settings`` say which GPUs count (OTEL_AXOLOTL_GPUS, CUDA_VISIBLE_DEVICES); the manager
+    passes its own, a direct call reads them from the environment."""
+    settings = _s.Settings.from_env() if settings is None else settings
     info: dict[str, Any] = {
         "os": platform.system(),
         "python_version": platform.python_version(),
@@ -65,7 +71,7 @@ def collect() -> dict[str, Any]:
     except Exception:
         info["cpu_count"] = os.cpu_count()
         _logger.debug("otel-axolotl: psutil figures unavailable", exc_info=True)
-    accelerator_type, accelerators = _accelerators()
+    accelerator_type, accelerators = _accelerators(settings)
     info["accelerator_type"] = accelerator_type
     info["accelerator_count"] = len(accelerators)
     info["accelerator_info"] = accelerators
@@ -84,9 +90,9 @@ def package_versions(packages: tuple[str, ...] = RELEVANT_PACKAGES) -> dict[str,
     return versions
 
 
-def _accelerators() -> tuple[str, list[dict[str, Any]]]:
+def _accelerators(settings: _s.Settings) -> tuple[str, list[dict[str, Any]]]:
     try:
-        found = _nvml_accelerators()
+        found = _nvml_accelerators(settings)
         if found:
             return "cuda", found
     except Exception:
@@ -98,7 +104,7 @@ def _accelerators() -> tuple[str, list[dict[str, Any]]]:
     return "none", []
 
 
-def _nvml_accelerators() -> list[dict[str, Any]]:
+def _nvml_accelerators(settings: _s.Settings) -> list[dict[str, Any]]:
     """Name and total memory of each GPU this process can see (CUDA_VISIBLE_DEVICES applies,
     as it does to Axolotl's ``torch.cuda.device_count()``), or of every GPU with
     ``OTEL_AXOLOTL_GPUS=all``."""
@@ -109,11 +115,10 @@ def _nvml_accelerators() -> list[dict[str, Any]]:
     except Exception:
         return []
     try:
-        from . import settings as _s
         from .hardware import _text, parse_visible_devices
 
         count = int(pynvml.nvmlDeviceGetCount())
-        if _s.parse_choice(os.environ, _s.OTEL_AXOLOTL_GPUS, ("visible", "all"), "visible") == "all":
+        if settings.gpus == "all":
             indices = list(range(count))
         else:
 
@@ -123,7 +128,7 @@ def _nvml_accelerators() -> list[dict[str, Any]]:
                     for i in range(count)
                 ]
 
-            visible = parse_visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES"), count, uuids)
+            visible = parse_visible_devices(settings.cuda_visible_devices, count, uuids)
             indices = list(range(count)) if visible is None else [i for i in visible if i < count]
         found = []
         for index in indices:
@@ -141,12 +146,16 @@ def _nvml_accelerators() -> list[dict[str, Any]]:
 
 
 def _torch_accelerators() -> tuple[str, list[dict[str, Any]]]:
-    """Axolotl's order (cuda or hip, mps, xpu, npu), only if the program imported torch."""
+    """Axolotl's order (cuda or hip, mps, xpu, npu), only if the program imported torch, and
+    CUDA only once the program initialised it (``probes.initialised_cuda``: asking
+    ``is_available()`` could initialise CUDA and break the program's later forks)."""
+    from .probes import initialised_cuda
+
     torch = sys.modules.get("torch")
     if torch is None:
         return "none", []
-    cuda = getattr(torch, "cuda", None)
-    if cuda is not None and cuda.is_available():
+    cuda = initialised_cuda()
+    if cuda is not None:
         kind = "hip" if getattr(getattr(torch, "version", None), "hip", None) else "cuda"
         return kind, [_torch_device(cuda, i) for i in range(cuda.device_count())]
     mps = getattr(torch, "mps", None)

@@ -1,6 +1,8 @@
 """Shared fixtures: real local servers only (rotel collector, PostHog capture server)."""
 
 import os
+import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -49,3 +51,13 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.
     # Never the user's ~/.cache: a spool left by one test would be replayed into the next.
     monkeypatch.setenv("OTEL_AXOLOTL_SPOOL_DIR", str(tmp_path_factory.mktemp("spool")))
     monkeypatch.setenv("OTEL_AXOLOTL_NOTICE_SECONDS", "0")
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_manager() -> Iterator[None]:
+    """``TelemetryManager()`` is the process's manager (as in Axolotl): every test starts and
+    ends without one, so one test's manager and environment never leak into the next."""
+    yield
+    module = sys.modules.get("otel_axolotl.manager")
+    if module is not None:
+        module.reset_default()

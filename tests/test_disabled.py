@@ -93,3 +93,46 @@ def test_disabled_training_run_is_silent():
     assert report["our_threads"] == []
     assert "TelemetryCallback" not in report["callbacks"], "nothing to report: Trainer is left untouched"
     assert report["sdk_imported"] == []
+
+
+_NO_TRANSFORMERS = textwrap.dedent(
+    """
+    import importlib.metadata as md, sys
+    # transformers absent, as far as both imports and installed metadata can tell
+    _version = md.version
+    def version(name):
+        if name.lower() == "transformers":
+            raise md.PackageNotFoundError(name)
+        return _version(name)
+    md.version = version
+    sys.modules["transformers"] = None
+
+    import otel_axolotl
+    manager = otel_axolotl.init()
+    assert manager.active, manager.destinations  # something is enabled: init() tries to instrument
+    manager.send_event("config-loaded", {"a": 1})
+    otel_axolotl.shutdown()
+    otel_axolotl.shutdown()  # twice: still silent
+    manager.shutdown()
+    print("DONE")
+    """
+)
+
+
+def test_init_without_transformers_and_shutdown_twice_are_silent(tmp_path):
+    """Issue 17 item 5: no ERROR from the instrumentor's dependency check, no OTel warning on
+    a second shutdown: stderr stays empty."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AXOLOTL_", "DO_NOT"))}
+    env.update(
+        AXOLOTL_DO_NOT_TRACK="1",
+        OTEL_AXOLOTL_FILE=str(tmp_path / "telemetry.jsonl"),
+        OTEL_AXOLOTL_CONFIG_FILE=os.devnull,
+        OTEL_AXOLOTL_SPOOL_DIR=str(tmp_path / "spool"),
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _NO_TRANSFORMERS], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "DONE"
+    assert result.stderr == ""
+    assert "config-loaded" in (tmp_path / "telemetry.jsonl").read_text()

@@ -82,8 +82,9 @@ def test_exception_is_reraised_unchanged_and_reported(captured: Captured) -> Non
     captured.flush()
     [event] = error_events(captured)
     assert event.event_name == f"{__name__}.test_func-error"
-    assert "Test error" in event.body["exception"]
-    assert "stack_trace" in event.body
+    # Axolotl 0.21.0's structured body: class and module, frames; no message (issue 16)
+    assert event.body["exception"] == {"type": "ValueError", "module": "builtins"}
+    assert event.body["stack_trace"]["frames"][-1]["function"] == "test_func"
     assert event.attributes[sc.ATTR_CODE_FUNCTION_NAME] == f"{__name__}.test_func"
     assert event.attributes[sc.ATTR_EXCEPTION_TYPE] == "ValueError"
     captured.assert_registered()
@@ -138,11 +139,17 @@ def test_disabled_telemetry_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> No
     assert captured.events == [] and captured.spans == []
 
 
-def test_no_manager_at_all_is_fine() -> None:
+def test_before_init_the_first_call_builds_the_manager_as_axolotl_does() -> None:
+    """Issue 16: Axolotl's send_errors builds its manager on first use; so does this one (here
+    with nothing enabled, so it is inactive and sends nothing)."""
     manager_module.reset_default()
-    with pytest.raises(ValueError):
-        test_func()
-    assert manager_module.current() is None  # reporting an error never builds a manager
+    try:
+        with pytest.raises(ValueError):
+            test_func()
+        built = manager_module.current()
+        assert built is not None and not built.active
+    finally:
+        manager_module.reset_default()
 
 
 def test_an_exception_that_refuses_attributes_is_still_reported_once(captured: Captured) -> None:
@@ -168,16 +175,18 @@ def test_an_exception_that_refuses_attributes_is_still_reported_once(captured: C
 # ------------------------------------------------------------------ spans
 
 
-def test_exception_event_on_the_run_span_and_failed_run(captured: Captured) -> None:
+def test_exception_event_on_the_run_span_and_the_run_status_left_alone(captured: Captured) -> None:
+    """Issue 16: a caught error is recorded; the run goes on and completes."""
     manager = captured.manager
     manager.start_run({sc.ATTR_TRAINER: "loop"})
     with pytest.raises(ValueError):
         test_func()
+    assert manager.run_span is not None, "send_errors does not end the run"
+    manager.end_run("completed")
     captured.flush()
     run = captured.one_span(sc.SPAN_RUN)
-    assert run.attributes[sc.ATTR_RUN_STATUS] == "failed"
-    assert run.attributes[sc.ATTR_ERROR_TYPE] == "ValueError"
-    assert run.status.status_code is StatusCode.ERROR
+    assert run.attributes[sc.ATTR_RUN_STATUS] == "completed"
+    assert run.status.status_code is StatusCode.OK
     [event] = [e for e in run.events if e.name == sc.EVENT_EXCEPTION]
     assert event.attributes[sc.ATTR_EXCEPTION_TYPE] == "ValueError"
     assert event.attributes[sc.ATTR_EXCEPTION_MESSAGE] == "Test error"
@@ -202,13 +211,14 @@ def test_exception_event_on_the_current_child_span(captured: Captured) -> None:
         ),
     ):
         test_func()
+    manager.end_run("completed")
     captured.flush()
     child = captured.one_span(sc.SPAN_MODEL_LOAD)
     run = captured.one_span(sc.SPAN_RUN)
     assert [e.name for e in child.events] == [sc.EVENT_EXCEPTION]
-    assert child.status.status_code is StatusCode.ERROR
-    assert run.status.status_code is StatusCode.ERROR
-    assert run.attributes[sc.ATTR_RUN_STATUS] == "failed"
+    assert child.status.status_code is StatusCode.ERROR  # the failed operation
+    assert run.status.status_code is StatusCode.OK  # not the run: its caller caught the error
+    assert run.attributes[sc.ATTR_RUN_STATUS] == "completed"
     assert child.parent.span_id == run.context.span_id
 
 
@@ -232,11 +242,14 @@ def test_paths_are_sanitized_in_the_event_and_the_exported_span(captured: Captur
     manager.start_run()
     with pytest.raises(ValueError):
         test_func()
+    manager.end_run("completed")
     captured.flush()
     [record] = error_events(captured)
-    assert HERE not in record.body["stack_trace"]
-    assert "test_errors.py" in record.body["stack_trace"]  # reduced to the file name, not dropped
-    assert "ValueError: Test error" in record.body["stack_trace"]
+    frames = record.body["stack_trace"]["frames"]
+    assert HERE not in repr(record.body)
+    # reduced (to the file name, or from an ``axolotl`` directory on), not dropped
+    assert frames[-1]["filename"].endswith("test_errors.py") and not frames[-1]["filename"].startswith("/")
+    assert frames[-1]["lineno"] > 0
     [event] = captured.one_span(sc.SPAN_RUN).events
     assert HERE not in event.attributes[sc.ATTR_EXCEPTION_STACKTRACE]
 

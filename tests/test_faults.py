@@ -54,7 +54,9 @@ def uninstrumented(tmp_path_factory: pytest.TempPathFactory) -> TrainingRun:
 
 
 def _spool_files(spool: Path) -> dict[str, list[Path]]:
-    return {name: sorted((spool / name).glob("*.jsonl")) for name in ("otlp", "posthog")}
+    return {
+        name: sorted((spool / name).glob("*/*.jsonl")) for name in ("otlp", "posthog")
+    }  # <kind>/<recipient>/
 
 
 def _flush(env: dict[str, str]) -> str:
@@ -142,10 +144,14 @@ def test_training_survives_collector_and_posthog_failing_together(
             OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
         )
 
-    refused = refused_url()
-    run = run_training(
-        env_for(refused, refused) if mode == "refused" else env_for(collector, posthog_server.url)
-    )
+    # Refused: nothing listens on these ports during the run; the same endpoints come back for
+    # the flush below (a spool is replayed only to the recipient it was written for).
+    refused_otlp, refused_posthog = refused_url(), refused_url()
+    if mode == "refused":
+        collector, posthog = refused_otlp, refused_posthog
+    else:
+        posthog = posthog_server.url
+    run = run_training(env_for(collector, posthog))
     _assert_training_untouched(run, uninstrumented)
     _assert_exit_bounded(run, uninstrumented)
 
@@ -157,7 +163,18 @@ def test_training_survives_collector_and_posthog_failing_together(
     # The backends come back; the next start (here: `otel-axolotl flush`) sends what was kept.
     otlp_recorder.set_mode("ok")
     posthog_server.set_mode("ok")
-    report = _flush(env_for(collector, posthog_server.url))
+    back: list[Any] = []
+    if mode == "refused":
+        port = int(refused_otlp.rsplit(":", 1)[1])
+        ports = {"grpc_port": port} if protocol == "grpc" else {"http_port": port}
+        back = [Rotel(otlp_recorder, **ports).start()]
+        posthog_server = PostHogCaptureServer(port=int(refused_posthog.rsplit(":", 1)[1])).start()
+        back.append(posthog_server)
+    try:
+        report = _flush(env_for(collector, posthog))
+    finally:
+        for server in back:
+            server.stop()
     assert _spool_files(tmp_path / "spool") == {"otlp": [], "posthog": []}, report
     _assert_each_once(otlp_recorder.received, run.run_id)
     _assert_posthog_each_once(posthog_server)
@@ -189,9 +206,9 @@ def test_a_collector_killed_and_restarted_mid_run_loses_nothing_and_duplicates_n
         assert otlp_recorder.wait_for(lambda r: epoch_spans(r) >= 1, 60), "the first epoch reached rotel"
         collector.kill()
         down_since = time.monotonic()
-        while not list((spool / "otlp").glob("*.traces.*.jsonl")) and time.monotonic() - down_since < 20:
+        while not list((spool / "otlp").glob("*/*.traces.*.jsonl")) and time.monotonic() - down_since < 20:
             time.sleep(0.1)
-        assert list((spool / "otlp").glob("*.traces.*.jsonl")), (
+        assert list((spool / "otlp").glob("*/*.traces.*.jsonl")), (
             "spans ended while rotel was down were spooled"
         )
         assert proc.poll() is None, "training still runs: the outage must end mid-run"

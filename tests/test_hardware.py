@@ -23,6 +23,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from otel_axolotl import hardware, ranks
 from otel_axolotl import semconv as sc
 from otel_axolotl.ranks import RankInfo
+from otel_axolotl.settings import Settings
 from tests.support.capture import Captured, metric_values
 from tests.support.fake_nvml import GIB, FakeGpu, FakeNvml
 from tests.support.registry_check import assert_all_registered
@@ -74,7 +75,8 @@ class Reader:
     def __init__(self, rank: RankInfo | None = None, env: dict[str, str] | None = None) -> None:
         self.reader = InMemoryMetricReader()
         self.provider = MeterProvider(metric_readers=[self.reader], shutdown_on_exit=False)
-        hardware.register_observables(self.provider.get_meter("test"), rank or RankInfo(), env=env or {})
+        settings = Settings.from_env(env or {})
+        hardware.register_observables(self.provider.get_meter("test"), rank or RankInfo(), settings)
 
     def collect(self) -> dict[str, list[tuple[dict[str, Any], Any, str]]]:
         """metric name -> [(attributes, value, unit)] of one collection."""
@@ -167,7 +169,7 @@ def test_importing_and_collecting_never_imports_torch() -> None:
         "from otel_axolotl import hardware, system_info\n"
         "from otel_axolotl.ranks import RankInfo\n"
         "r = InMemoryMetricReader(); p = MeterProvider(metric_readers=[r])\n"
-        "hardware.register_observables(p.get_meter('t'), RankInfo(), env={})\n"
+        "hardware.register_observables(p.get_meter('t'), RankInfo())\n"
         "r.get_metrics_data(); system_info.collect()\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
         "assert not [m for m in sys.modules if m.startswith(('transformers', 'lightning'))]\n"
@@ -400,3 +402,13 @@ def test_gpu_metrics_pass_the_privacy_stage_registered(fake_nvml: Any) -> None:
         assert point.attributes[sc.ATTR_HW_NAME] == "NVIDIA H100 80GB HBM3"
         assert point.attributes[sc.ATTR_RANK] == 0
     captured.assert_registered()
+
+
+def test_the_first_cpu_reading_is_real(reader: Any) -> None:
+    """Issue 14 item 7: primed at registration, the first reading covers the time since then
+    (psutil's own cpu_percent() would say 0.0 the first time)."""
+    r = reader()
+    busy(0.3)
+    points = r.collect()[sc.METRIC_PROCESS_CPU_UTILIZATION]
+    user = [value for attrs, value, _ in points if attrs[sc.ATTR_CPU_MODE] == "user"]
+    assert user and user[0] > 0

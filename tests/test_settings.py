@@ -130,3 +130,70 @@ def test_malformed_recorded_choice_is_no_choice(tmp_path, caplog):
     caplog.set_level(logging.WARNING, "otel_axolotl")
     assert consent.read_recorded_choice(path) is None
     assert str(path) in caplog.text and "product_telemetry: true" in caplog.text
+
+
+def test_settings_hold_everything_below_the_manager_reads():
+    env = {
+        "RANK": "1",
+        "LOCAL_RANK": "1",
+        "WORLD_SIZE": "2",
+        "OTEL_AXOLOTL_RANKS": "main",
+        "OTEL_AXOLOTL_SIGNALS": "false",
+        "OTEL_AXOLOTL_SPOOL": "false",
+        "OTEL_AXOLOTL_SPOOL_DIR": "/somewhere/spool",
+        "OTEL_AXOLOTL_SPOOL_MAX_BYTES": "1024",
+        "OTEL_AXOLOTL_GPUS": "all",
+        "CUDA_VISIBLE_DEVICES": "1,0",
+        "OTEL_AXOLOTL_CONFIG_FILE": "/somewhere/config.yaml",
+        "TORCHELASTIC_RUN_ID": "job-1",
+        "TORCHELASTIC_RESTART_COUNT": "2",
+    }
+    cfg = s.Settings.from_env(env)
+    assert cfg.rank == ranks.RankInfo(1, 1, 2) and cfg.rank_strategy == "main"
+    assert cfg.signals is False and cfg.spool is False and cfg.spool_max_bytes == 1024
+    assert str(cfg.spool_dir) == "/somewhere/spool" and str(cfg.config_file) == "/somewhere/config.yaml"
+    assert cfg.gpus == "all" and cfg.cuda_visible_devices == "1,0"
+    assert cfg.shared_run_id == ranks.shared_run_id(env) and cfg.restart_attempt == "2"
+
+
+def test_env_argument_is_honoured_by_the_spool(tmp_path, monkeypatch):
+    """Issue 17 item 2: ``TelemetryManager(env=...)`` spools where that env says, not where the
+    process environment (or the home directory default) would."""
+    from otel_axolotl import semconv as sc
+    from otel_axolotl.manager import TelemetryManager
+    from tests.support.posthog_capture import refused_url
+
+    process_dir, given_dir = tmp_path / "process", tmp_path / "given"
+    monkeypatch.setenv("OTEL_AXOLOTL_SPOOL_DIR", str(process_dir))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # The OTLP exporter reads its own variables: its retries end well within the deadline.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "0.5")
+    env = {
+        "AXOLOTL_DO_NOT_TRACK": "1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": refused_url(),
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_AXOLOTL_SPOOL_DIR": str(given_dir),
+        "OTEL_AXOLOTL_HARDWARE_METRICS": "false",
+    }
+    manager = TelemetryManager(env=env, show_consent_notice=False)
+    assert manager.destinations == ["otlp"]
+    manager.start_run()
+    manager.send_event(sc.EVENT_TRAIN_PROGRESS, {"step": 1})
+    manager.end_run("completed")
+    manager.shutdown(timeout=3)
+    assert list((given_dir / "otlp").glob("*/*.jsonl")), "spooled where env= says"
+    assert not process_dir.exists() and not (tmp_path / "home").exists()
+
+
+def test_no_argument_manager_is_the_process_manager():
+    """Issue 17: ``TelemetryManager()`` is the singleton, as Axolotl's is; arguments make a
+    private one."""
+    from otel_axolotl import manager as manager_module
+    from otel_axolotl.manager import TelemetryManager
+
+    first = TelemetryManager()
+    assert TelemetryManager() is first is TelemetryManager.get_instance() is manager_module.current()
+    private = TelemetryManager(show_consent_notice=False)
+    assert private is not first
+    first.shutdown()
+    assert TelemetryManager() is not first, "a shut-down manager is replaced, as get_instance() does"

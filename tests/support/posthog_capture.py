@@ -9,6 +9,9 @@ exporters' guarantees are tested against real sockets:
 * ``"silent"``: reads the request, then never answers until the server stops;
 * ``"slow"``: answers 200 after ``delay`` seconds.
 
+A mode may be limited to the next ``times`` requests (then the server answers ``"ok"`` again),
+and an error reply may carry a ``Retry-After`` header.
+
 :func:`refused_url` gives a URL whose port was just bound and closed, so connecting to it is
 refused. The pytest fixture :func:`posthog_server` yields a started :class:`PostHogCaptureServer`.
 """
@@ -40,6 +43,7 @@ class ReceivedRequest:
     body: dict[str, Any] | None
     mode: Mode
     events: list[dict[str, Any]] = field(default_factory=list)
+    arrived: float = field(default_factory=time.monotonic)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -58,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw.decode("utf-8")) if raw else None
         except ValueError:
             body = None
-        mode, delay = capture.current_mode()
+        mode, delay, retry_after = capture._take_mode()
         capture._record(
             ReceivedRequest(
                 path=self.path,
@@ -82,12 +86,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(
                 status,
                 {"type": "validation_error", "code": f"http_{status}", "detail": f"test reply {status}"},
+                retry_after=retry_after,
             )
 
-    def _reply(self, status: int, payload: dict[str, Any]) -> None:
+    def _reply(self, status: int, payload: dict[str, Any], retry_after: str | None = None) -> None:
         data = json.dumps(payload).encode()
         try:
             self.send_response(status)
+            if retry_after is not None:
+                self.send_header("Retry-After", retry_after)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -104,13 +111,15 @@ class _Server(ThreadingHTTPServer):
 class PostHogCaptureServer:
     """The server object: ``url``, ``events``, ``requests``, ``set_mode``, ``wait_for``."""
 
-    def __init__(self) -> None:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int = 0) -> None:
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.capture = self
         self._cond = threading.Condition()
         self._requests: list[ReceivedRequest] = []
         self._mode: Mode = "ok"
         self._delay = 0.0
+        self._times: int | None = None
+        self._retry_after: str | None = None
         self._stopping = threading.Event()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -143,17 +152,37 @@ class PostHogCaptureServer:
         with self._cond:
             return [e for r in self._requests if not isinstance(r.mode, int) for e in r.events]
 
-    def set_mode(self, mode: Mode, *, delay: float = 0.0) -> None:
-        """``"ok"``, ``"silent"``, ``"slow"`` (with ``delay`` seconds) or an HTTP status code."""
+    def set_mode(
+        self, mode: Mode, *, delay: float = 0.0, times: int | None = None, retry_after: str | None = None
+    ) -> None:
+        """``"ok"``, ``"silent"``, ``"slow"`` (with ``delay`` seconds) or an HTTP status code;
+        for the next ``times`` requests only (then ``"ok"``), or until set again. An error
+        status is sent with ``Retry-After: retry_after`` when that is given."""
         if mode not in ("ok", "silent", "slow") and not isinstance(mode, int):
             raise ValueError(f"unknown mode {mode!r}")
         with self._cond:
             self._mode = mode
             self._delay = delay
+            self._times = times
+            self._retry_after = retry_after
 
     def current_mode(self) -> tuple[Mode, float]:
         with self._cond:
             return self._mode, self._delay
+
+    def _take_mode(self) -> tuple[Mode, float, str | None]:
+        """The mode for the request arriving now (counting it against ``times``)."""
+        with self._cond:
+            if self._times is not None and self._times <= 0:
+                self._mode, self._delay, self._times, self._retry_after = "ok", 0.0, None, None
+            if self._times is not None:
+                self._times -= 1
+            return self._mode, self._delay, self._retry_after
+
+    def arrival_times(self) -> list[float]:
+        """``time.monotonic()`` at each request's arrival, in order."""
+        with self._cond:
+            return [r.arrived for r in self._requests]
 
     def wait_for(self, condition: int | EventPredicate, timeout: float = 5.0) -> bool:
         """Wait until ``condition`` (an event count, or a predicate on the events) holds."""

@@ -5,16 +5,20 @@ OpenTelemetry SDK's own exporters do. A bad environment value must never stop th
 program: it costs one warning that names the variable and what it accepts, then the default
 is used. A bad constructor argument is a programming error and raises ``ValueError`` at once.
 A missing API key or a host that is not an http(s) URL disables the exporter instead of
-raising, because telemetry must never be the reason a training run fails to start.
+raising, because telemetry must never be the reason a program fails to start.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
+import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from opentelemetry.exporter.posthog._mapping import MappingOptions
 
 _logger = logging.getLogger("opentelemetry.exporter.posthog")
 
@@ -27,30 +31,39 @@ OTEL_EXPORTER_POSTHOG_HOST = "OTEL_EXPORTER_POSTHOG_HOST"
 ``https://us.i.posthog.com``. Anything else disables the exporters."""
 
 OTEL_EXPORTER_POSTHOG_TIMEOUT = "OTEL_EXPORTER_POSTHOG_TIMEOUT"
-"""Seconds, a positive number. The total deadline of ``force_flush`` and ``shutdown`` (and of
-the flush at process exit), also used as the timeout of each HTTP request. Default 2."""
+"""Seconds, a positive number: how long one ``export`` may take, retries included (each
+request gets what is left), as ``OTEL_EXPORTER_OTLP_TIMEOUT`` for the OTLP exporters.
+Default 10."""
 
-OTEL_EXPORTER_POSTHOG_MAX_QUEUE_SIZE = "OTEL_EXPORTER_POSTHOG_MAX_QUEUE_SIZE"
-"""Events buffered in the shared PostHog client before new ones are dropped (and counted), a
-positive integer. Default 2048."""
+OTEL_EXPORTER_POSTHOG_DISTINCT_ID = "OTEL_EXPORTER_POSTHOG_DISTINCT_ID"
+"""The ``distinct_id`` of every event. Default: a random id chosen per exporter instance
+(never derived from the telemetry: a trace id is an id the user's tracing backend holds)."""
+
+OTEL_EXPORTER_POSTHOG_RESOURCE_ATTRIBUTES = "OTEL_EXPORTER_POSTHOG_RESOURCE_ATTRIBUTES"
+"""``true``: every event also carries the resource attributes as properties. Default false."""
+
+OTEL_EXPORTER_POSTHOG_TRACE_CONTEXT = "OTEL_EXPORTER_POSTHOG_TRACE_CONTEXT"
+"""``true``: events also carry ``$trace_id``, ``$span_id`` (and, for spans,
+``$parent_span_id``), linking them to the user's traces. Default false."""
 
 DEFAULT_HOST = "https://us.i.posthog.com"
-DEFAULT_TIMEOUT_S = 2.0
-DEFAULT_MAX_QUEUE_SIZE = 2048
+DEFAULT_TIMEOUT_S = 10.0
 
 # Each distinct complaint is logged once per process: three exporters reading the same bad
-# environment must not print the same warning three times.
+# environment, or a dead host failing every batch, must not print the same line again and again.
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
 
 
-def warn_once(key: tuple[str, str], level: int, msg: str, *args: object) -> None:
-    """Log ``msg`` at ``level`` unless a message with the same ``key`` was logged already."""
+def warn_once(key: tuple[str, str], level: int, msg: str, *args: object) -> bool:
+    """Log ``msg`` at ``level`` unless a message with the same ``key`` was logged already.
+    True when it was logged now."""
     with _warned_lock:
         if key in _warned:
-            return
+            return False
         _warned.add(key)
     _logger.log(level, msg, *args)
+    return True
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,7 @@ class Settings:
     api_key: str
     host: str
     timeout_s: float
-    max_queue_size: int
+    mapping: MappingOptions
     disabled_reason: str | None = None
 
     @property
@@ -70,7 +83,9 @@ class Settings:
     def __repr__(self) -> str:  # never show the key, even in a debugger or a log line
         return (
             f"Settings(host={self.host!r}, timeout_s={self.timeout_s!r}, "
-            f"max_queue_size={self.max_queue_size!r}, disabled_reason={self.disabled_reason!r})"
+            f"resource_attributes={self.mapping.resource_attributes!r}, "
+            f"trace_context={self.mapping.trace_context!r}, "
+            f"disabled_reason={self.disabled_reason!r})"
         )
 
 
@@ -81,9 +96,13 @@ def _env(name: str) -> str | None:
     return value.strip()
 
 
-def _positive_float(argument: float | None, env_name: str, default: float) -> float:
+def _positive_seconds(argument: float | None, env_name: str, default: float) -> float:
     if argument is not None:
-        if isinstance(argument, bool) or not isinstance(argument, (int, float)) or not argument > 0:
+        if (
+            isinstance(argument, bool)
+            or not isinstance(argument, (int, float))
+            or not 0 < argument < math.inf
+        ):
             raise ValueError(f"timeout must be a positive number of seconds, got {argument!r}")
         return float(argument)
     raw = _env(env_name)
@@ -93,7 +112,7 @@ def _positive_float(argument: float | None, env_name: str, default: float) -> fl
         value = float(raw)
     except ValueError:
         value = -1.0
-    if value > 0 and value != float("inf"):
+    if 0 < value < math.inf:
         return value
     warn_once(
         (env_name, raw),
@@ -106,29 +125,25 @@ def _positive_float(argument: float | None, env_name: str, default: float) -> fl
     return default
 
 
-def _positive_int(argument: int | None, env_name: str, default: int) -> int:
+def _flag(argument: bool | None, env_name: str) -> bool:
     if argument is not None:
-        if isinstance(argument, bool) or not isinstance(argument, int) or argument <= 0:
-            raise ValueError(f"max_queue_size must be a positive integer, got {argument!r}")
+        if not isinstance(argument, bool):
+            raise ValueError(f"expected True or False, got {argument!r}")
         return argument
     raw = _env(env_name)
     if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value > 0:
-        return value
-    warn_once(
-        (env_name, raw),
-        logging.WARNING,
-        "Invalid value %r for %s: expected a positive integer; using the default %s.",
-        raw,
-        env_name,
-        default,
-    )
-    return default
+        return False
+    if raw.lower() in ("true", "1", "yes", "on"):
+        return True
+    if raw.lower() not in ("false", "0", "no", "off"):
+        warn_once(
+            (env_name, raw),
+            logging.WARNING,
+            "Invalid value %r for %s: expected true or false; using false.",
+            raw,
+            env_name,
+        )
+    return False
 
 
 def _is_http_url(host: str) -> bool:
@@ -143,12 +158,16 @@ def resolve(
     api_key: str | None = None,
     host: str | None = None,
     timeout: float | None = None,
-    max_queue_size: int | None = None,
+    *,
+    distinct_id: str | None = None,
+    resource_attributes: bool | None = None,
+    trace_context: bool | None = None,
 ) -> Settings:
     """Resolve every setting; log (once) why the exporters are disabled, if they are."""
-    timeout_s = _positive_float(timeout, OTEL_EXPORTER_POSTHOG_TIMEOUT, DEFAULT_TIMEOUT_S)
-    queue_size = _positive_int(max_queue_size, OTEL_EXPORTER_POSTHOG_MAX_QUEUE_SIZE, DEFAULT_MAX_QUEUE_SIZE)
-
+    timeout_s = _positive_seconds(timeout, OTEL_EXPORTER_POSTHOG_TIMEOUT, DEFAULT_TIMEOUT_S)
+    if distinct_id is not None and (not isinstance(distinct_id, str) or not distinct_id.strip()):
+        raise ValueError("distinct_id must be a non-empty string")
+    resolved_id = (distinct_id or _env(OTEL_EXPORTER_POSTHOG_DISTINCT_ID) or uuid.uuid4().hex).strip()
     key = (api_key if api_key is not None else _env(OTEL_EXPORTER_POSTHOG_API_KEY) or "").strip()
     resolved_host = (host if host is not None else _env(OTEL_EXPORTER_POSTHOG_HOST) or DEFAULT_HOST).strip()
 
@@ -179,6 +198,10 @@ def resolve(
         api_key=key,
         host=resolved_host.rstrip("/"),
         timeout_s=timeout_s,
-        max_queue_size=queue_size,
+        mapping=MappingOptions(
+            distinct_id=resolved_id,
+            resource_attributes=_flag(resource_attributes, OTEL_EXPORTER_POSTHOG_RESOURCE_ATTRIBUTES),
+            trace_context=_flag(trace_context, OTEL_EXPORTER_POSTHOG_TRACE_CONTEXT),
+        ),
         disabled_reason=reason,
     )

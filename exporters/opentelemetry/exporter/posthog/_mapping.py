@@ -4,13 +4,15 @@ Kept free of I/O and of the ``posthog`` package so that every rule below can be 
 with plain SDK objects, and so that the rules read in one place:
 
 * one finished span, or one log record that has an ``event_name``, becomes one event;
-* ``distinct_id`` is the trace id (the anonymous run id), else the resource's
-  ``axolotl.run.id``, else a random id chosen per exporter;
+* ``distinct_id`` is the exporter's (given, or random per exporter), never derived from the
+  telemetry: a trace id is an id the user's own tracing backend holds, and product analytics
+  must not be linkable to it;
 * the event ``uuid`` is derived from the telemetry's identity, so a retried export is
   deduplicated by PostHog instead of counted twice;
-* properties are the resource attributes, then a dict body spread at top level (Axolotl's
-  dashboards expect config keys there), then the attributes, then the fields this module
-  computes; later ones win;
+* properties are a dict body spread at top level (Axolotl's dashboards expect config keys
+  there), then the attributes, then the fields this module computes; later ones win. The
+  resource attributes and the trace context (``$trace_id``, ``$span_id``) are added only when
+  the exporter is asked to: by default an event says what happened, not where it ran;
 * every value is made JSON-serializable, and an event over PostHog's per-event limit is
   trimmed and marked, never dropped silently.
 """
@@ -29,12 +31,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-RUN_ID_RESOURCE_ATTRIBUTE = "axolotl.run.id"
-
-# posthog.consumer.MAX_MSG_SIZE: the client drops, with only a log line, any single event
-# whose JSON is larger. Copied (and checked by a test) so that mapping never imports posthog.
+# posthog.consumer.MAX_MSG_SIZE: PostHog's own client drops any single event whose JSON is
+# larger, and so does our request layer. Copied (and checked by a test) so that mapping never
+# imports posthog.
 POSTHOG_MAX_EVENT_BYTES = 900 * 1024
-# Room for what the client adds after us ($lib, $os, uuid, timestamp, distinct_id, ...).
+# Room for the envelope around the properties (event name, uuid, timestamp, distinct_id, $lib).
 _ENVELOPE_BYTES = 8 * 1024
 MAX_PROPERTIES_BYTES = POSTHOG_MAX_EVENT_BYTES - _ENVELOPE_BYTES
 
@@ -63,8 +64,17 @@ _STATUS_NAMES = {StatusCode.OK: "ok", StatusCode.ERROR: "error", StatusCode.UNSE
 
 
 @dataclass(frozen=True)
+class MappingOptions:
+    """What every event of one exporter gets: its ``distinct_id``, and the opt-in extras."""
+
+    distinct_id: str
+    resource_attributes: bool = False
+    trace_context: bool = False
+
+
+@dataclass(frozen=True)
 class PostHogEvent:
-    """The arguments of one ``posthog.Client.capture`` call."""
+    """One PostHog event, before the request layer adds ``$lib`` and ``$lib_version``."""
 
     event: str
     distinct_id: str
@@ -162,17 +172,6 @@ def format_span_id(span_id: int | None) -> str | None:
     return f"{span_id:016x}" if span_id else None
 
 
-def distinct_id_for(trace_id: int | None, resource: Resource | None, fallback: str) -> str:
-    """The trace id is the anonymous run id; without one, the run id on the resource."""
-    formatted = format_trace_id(trace_id)
-    if formatted:
-        return formatted
-    run_id = resource.attributes.get(RUN_ID_RESOURCE_ATTRIBUTE) if resource is not None else None
-    if run_id:
-        return str(run_id)
-    return fallback
-
-
 def event_uuid(*parts: object) -> str:
     """A uuid5 of ``parts``: stable across retries and processes, so PostHog deduplicates."""
     return str(_uuid.uuid5(_UUID_NAMESPACE, "\x1f".join(str(p) for p in parts)))
@@ -186,11 +185,18 @@ def datetime_from_ns(ns: int | None) -> datetime:
     return datetime.fromtimestamp(seconds, tz=timezone.utc) + timedelta(microseconds=rest // 1000)
 
 
-def _base_properties(resource: Resource | None) -> dict[str, Any]:
-    # The pipeline in front of the exporter has already scrubbed the resource.
-    if resource is None:
+def _base_properties(resource: Resource | None, options: MappingOptions) -> dict[str, Any]:
+    # Opt-in only; the pipeline in front of the exporter has already scrubbed the resource.
+    if resource is None or not options.resource_attributes:
         return {}
     return {str(k): json_value(v) for k, v in resource.attributes.items()}
+
+
+def _add_trace_context(properties: dict[str, Any], trace_id: str | None, span_id: str | None) -> None:
+    if trace_id:
+        properties["$trace_id"] = trace_id
+    if span_id:
+        properties["$span_id"] = span_id
 
 
 def _finish(properties: dict[str, Any]) -> dict[str, Any]:
@@ -203,22 +209,20 @@ def _finish(properties: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- spans
 
 
-def span_to_event(span: ReadableSpan, fallback_distinct_id: str) -> PostHogEvent | None:
+def span_to_event(span: ReadableSpan, options: MappingOptions) -> PostHogEvent | None:
     """One finished span → one event named after the span (None if the span has no context)."""
     context = span.context
     if context is None or not span.name:
         return None
     trace_id = format_trace_id(context.trace_id)
     span_id = format_span_id(context.span_id)
-    properties = _base_properties(span.resource)
+    properties = _base_properties(span.resource, options)
     properties.update({str(k): json_value(v) for k, v in (span.attributes or {}).items()})
-    if trace_id:
-        properties["$trace_id"] = trace_id
-    if span_id:
-        properties["$span_id"] = span_id
-    parent_id = format_span_id(span.parent.span_id) if span.parent is not None else None
-    if parent_id:
-        properties["$parent_span_id"] = parent_id
+    if options.trace_context:
+        _add_trace_context(properties, trace_id, span_id)
+        parent_id = format_span_id(span.parent.span_id) if span.parent is not None else None
+        if parent_id:
+            properties["$parent_span_id"] = parent_id
     if span.start_time is not None and span.end_time is not None:
         properties["duration_ms"] = (span.end_time - span.start_time) / 1e6
     status = span.status
@@ -227,7 +231,7 @@ def span_to_event(span: ReadableSpan, fallback_distinct_id: str) -> PostHogEvent
         properties["status_message"] = status.description
     return PostHogEvent(
         event=span.name,
-        distinct_id=distinct_id_for(context.trace_id, span.resource, fallback_distinct_id),
+        distinct_id=options.distinct_id,
         uuid=event_uuid("span", trace_id, span_id),
         timestamp=datetime_from_ns(span.end_time or span.start_time),
         properties=_finish(properties),
@@ -237,7 +241,7 @@ def span_to_event(span: ReadableSpan, fallback_distinct_id: str) -> PostHogEvent
 # ---------------------------------------------------------------------------- logs
 
 
-def log_to_event(record: Any, fallback_distinct_id: str) -> PostHogEvent | None:
+def log_to_event(record: Any, options: MappingOptions) -> PostHogEvent | None:
     """One log record with an ``event_name`` → one event of that name; others → None.
 
     ``record`` is an SDK ``ReadableLogRecord`` (typed loosely: its module moved between
@@ -248,7 +252,7 @@ def log_to_event(record: Any, fallback_distinct_id: str) -> PostHogEvent | None:
     if not name:
         return None
     resource = getattr(record, "resource", None)
-    properties = _base_properties(resource)
+    properties = _base_properties(resource, options)
     body = log.body
     if isinstance(body, Mapping):
         properties.update({str(k): json_value(v) for k, v in body.items()})
@@ -257,14 +261,12 @@ def log_to_event(record: Any, fallback_distinct_id: str) -> PostHogEvent | None:
     properties.update({str(k): json_value(v) for k, v in (log.attributes or {}).items()})
     trace_id = format_trace_id(log.trace_id)
     span_id = format_span_id(log.span_id)
-    if trace_id:
-        properties["$trace_id"] = trace_id
-    if span_id:
-        properties["$span_id"] = span_id
+    if options.trace_context:
+        _add_trace_context(properties, trace_id, span_id)
     timestamp_ns = log.timestamp or log.observed_timestamp
     return PostHogEvent(
         event=str(name),
-        distinct_id=distinct_id_for(log.trace_id, resource, fallback_distinct_id),
+        distinct_id=options.distinct_id,
         uuid=event_uuid("log", trace_id, span_id, timestamp_ns, name),
         timestamp=datetime_from_ns(timestamp_ns),
         properties=_finish(properties),
@@ -305,7 +307,7 @@ def metric_properties(metrics: Iterable[Any]) -> tuple[dict[str, Any], int]:
     return properties, newest
 
 
-def metrics_to_events(metrics_data: Any, event_name: str, fallback_distinct_id: str) -> list[PostHogEvent]:
+def metrics_to_events(metrics_data: Any, event_name: str, options: MappingOptions) -> list[PostHogEvent]:
     """One event per resource in ``metrics_data``, i.e. one per export of a MeterProvider."""
     events: list[PostHogEvent] = []
     for resource_metrics in metrics_data.resource_metrics:
@@ -314,14 +316,13 @@ def metrics_to_events(metrics_data: Any, event_name: str, fallback_distinct_id: 
         values, newest = metric_properties(metrics)
         if not values:
             continue
-        properties = _base_properties(resource)
+        properties = _base_properties(resource, options)
         properties.update(values)
-        distinct_id = distinct_id_for(None, resource, fallback_distinct_id)
         events.append(
             PostHogEvent(
                 event=event_name,
-                distinct_id=distinct_id,
-                uuid=event_uuid("metrics", event_name, distinct_id, newest),
+                distinct_id=options.distinct_id,
+                uuid=event_uuid("metrics", event_name, options.distinct_id, newest),
                 timestamp=datetime_from_ns(newest),
                 properties=_finish(properties),
             )

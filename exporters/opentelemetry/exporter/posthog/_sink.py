@@ -1,22 +1,21 @@
 """What the span, log and metric exporters have in common, composed rather than inherited.
 
 Each exporter maps its own kind of telemetry; everything after that is the same and lives
-here: whether the exporter may send at all, the lease on the shared client, turning mapping
-bugs into a log line instead of an exception in the host program, the flush deadline and a
-shutdown that may be called any number of times.
+here: whether the exporter may send at all, turning mapping bugs into a count and one log
+line instead of an exception in the host program, the synchronous send, and a shutdown that
+may be called any number of times.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from opentelemetry.exporter.posthog._client import ClientLease, acquire
-from opentelemetry.exporter.posthog._config import Settings
-from opentelemetry.exporter.posthog._mapping import PostHogEvent
+from opentelemetry.exporter.posthog._config import Settings, warn_once
+from opentelemetry.exporter.posthog._mapping import MappingOptions, PostHogEvent
+from opentelemetry.exporter.posthog._transport import Transport
 
 _logger = logging.getLogger("opentelemetry.exporter.posthog")
 
@@ -24,92 +23,79 @@ T = TypeVar("T")
 
 
 class EventSink:
-    """Maps telemetry to events and enqueues them on the shared client, never raising."""
+    """Maps telemetry to events and sends them, synchronously, never raising."""
 
     def __init__(self, owner: str, settings: Settings) -> None:
         self.owner = owner
         self.settings = settings
-        # Used as distinct_id when the telemetry carries neither trace id nor run id.
-        self.fallback_distinct_id = uuid.uuid4().hex
-        self._lease: ClientLease | None = acquire(settings) if settings.enabled else None
+        self._transport: Transport | None = Transport(settings) if settings.enabled else None
         self._shutdown = False
-        self._shutdown_lock = threading.Lock()
-        self._mapping_failed = False
+        self._lock = threading.Lock()
         self._unmapped = 0
 
     @property
     def enabled(self) -> bool:
         """False when misconfigured (no key, bad host) or shut down: exports then fail fast."""
-        return self._lease is not None and not self._shutdown
+        return self._transport is not None and not self._shutdown
 
     @property
     def dropped_events(self) -> int:
-        """Events the client refused (full queue, or already shut down)."""
-        return self._lease.dropped_events if self._lease is not None else 0
+        """Items never sent because they could not be: over PostHog's per-event limit, or not
+        mappable to an event (a bug, logged once). Sending them again would fail the same way."""
+        sent_nowhere = self._transport.dropped_events if self._transport is not None else 0
+        with self._lock:
+            return sent_nowhere + self._unmapped
 
-    @property
-    def unmapped_items(self) -> int:
-        """Items skipped because mapping them raised (a bug: logged once)."""
-        return self._unmapped
-
-    @property
-    def client(self) -> Any:
-        """The shared ``posthog.Posthog`` client, or None when disabled."""
-        return self._lease.client if self._lease is not None else None
-
-    def send(self, items: Iterable[T], to_events: Callable[[T, str], Iterable[PostHogEvent]]) -> bool:
-        """Map and enqueue ``items``; True only if every resulting event was accepted."""
-        lease = self._lease
-        if lease is None or self._shutdown:
+    def send(
+        self,
+        items: Iterable[T],
+        to_events: Callable[[T, MappingOptions], Iterable[PostHogEvent]],
+        timeout_s: float | None = None,
+    ) -> bool:
+        """Map and send ``items``; True when PostHog accepted every event that can be sent."""
+        transport = self._transport
+        if transport is None or self._shutdown:
             return False
-        ok = True
+        events: list[PostHogEvent] = []
         for item in items:
             try:
-                events = list(to_events(item, self.fallback_distinct_id))
+                events.extend(to_events(item, self.settings.mapping))
             except Exception as exc:
-                ok = False
-                self._unmapped += 1
-                if not self._mapping_failed:
-                    self._mapping_failed = True
-                    _logger.warning(
-                        "%s could not map an item to a PostHog event (%s); such items are skipped.",
-                        self.owner,
-                        type(exc).__name__,
-                    )
-                continue
-            for event in events:
-                if not lease.capture(event):
-                    ok = False
-        return ok
-
-    def force_flush(self, timeout_s: float | None = None) -> bool:
-        """Send what is queued, within ``timeout_s`` and the configured deadline."""
-        lease = self._lease
-        if lease is None or self._shutdown:
+                with self._lock:
+                    self._unmapped += 1
+                warn_once(
+                    ("unmappable", self.owner),
+                    logging.WARNING,
+                    "%s could not map an item to a PostHog event (%s); such items are dropped and "
+                    "counted in dropped_events.",
+                    self.owner,
+                    type(exc).__name__,
+                )
+        if not events:
             return True
-        return lease.flush(self._deadline(timeout_s))
+        try:
+            return transport.send(events, timeout_s)
+        except Exception as exc:  # never let a bug here escape into the host program
+            _logger.warning("%s: export failed (%s).", self.owner, type(exc).__name__)
+            return False
 
-    def shutdown(self, timeout_s: float | None = None) -> None:
-        """Release the shared client (the last exporter shuts it down). Safe to call twice."""
-        with self._shutdown_lock:
+    def shutdown(self) -> None:
+        """Refuse further exports and end a retry backoff in progress. Safe to call twice."""
+        with self._lock:
             if self._shutdown:
                 return
             self._shutdown = True
-        if self._lease is not None:
-            self._lease.release(self._deadline(timeout_s))
-
-    def _deadline(self, timeout_s: float | None) -> float:
-        limit = self.settings.timeout_s
-        if timeout_s is None or timeout_s < 0:
-            return limit
-        return min(limit, timeout_s)
+        if self._transport is not None:
+            self._transport.shutdown()
 
 
-def single(mapper: Callable[[T, str], PostHogEvent | None]) -> Callable[[T, str], list[PostHogEvent]]:
+def single(
+    mapper: Callable[[T, MappingOptions], PostHogEvent | None],
+) -> Callable[[T, MappingOptions], list[PostHogEvent]]:
     """Adapt a one-item-to-at-most-one-event mapper to :meth:`EventSink.send`."""
 
-    def to_events(item: T, fallback_distinct_id: str) -> list[PostHogEvent]:
-        event = mapper(item, fallback_distinct_id)
+    def to_events(item: T, options: MappingOptions) -> list[PostHogEvent]:
+        event = mapper(item, options)
         return [] if event is None else [event]
 
     return to_events

@@ -1,8 +1,8 @@
 """Log records that are events (they have an ``event_name``) to PostHog, one event each.
 
-This is how Axolotl's product events (config loaded, train start, train end, error, ...)
-reach PostHog under their own names, with a dict body spread into top-level properties so
-that existing dashboards keep working. Plain log lines without an event name are skipped.
+This is how product events (config loaded, train start, train end, error, ...) reach PostHog
+under their own names, with a dict body spread into top-level properties so that existing
+dashboards keep working. Plain log lines without an event name are skipped.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ except ImportError:  # pragma: no cover - older SDKs
 
 
 class PostHogLogExporter(LogRecordExporter):
-    """OpenTelemetry SDK log record exporter that captures events as PostHog events.
+    """OpenTelemetry SDK log record exporter that sends events as PostHog events.
 
-    ``export`` only enqueues on the shared PostHog client; use it behind a
+    ``export`` sends synchronously and returns the real result; use it behind a
     ``BatchLogRecordProcessor``. Settings as for :class:`PostHogSpanExporter`.
     """
 
@@ -38,9 +38,19 @@ class PostHogLogExporter(LogRecordExporter):
         *,
         host: str | None = None,
         timeout: float | None = None,
-        max_queue_size: int | None = None,
+        distinct_id: str | None = None,
+        resource_attributes: bool | None = None,
+        trace_context: bool | None = None,
     ) -> None:
-        self._sink = EventSink(type(self).__name__, _config.resolve(api_key, host, timeout, max_queue_size))
+        settings = _config.resolve(
+            api_key,
+            host,
+            timeout,
+            distinct_id=distinct_id,
+            resource_attributes=resource_attributes,
+            trace_context=trace_context,
+        )
+        self._sink = EventSink(type(self).__name__, settings)
         self._to_events = single(log_to_event)
 
     @property
@@ -50,7 +60,7 @@ class PostHogLogExporter(LogRecordExporter):
 
     @property
     def dropped_events(self) -> int:
-        """Events dropped because the client's queue was full or closed."""
+        """Events never sent because they could not be (over PostHog's per-event limit)."""
         return self._sink.dropped_events
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
@@ -59,7 +69,8 @@ class PostHogLogExporter(LogRecordExporter):
         return LogRecordExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._sink.force_flush(timeout_millis / 1000)
+        """Nothing is buffered here: ``export`` has already sent or failed."""
+        return True
 
     def shutdown(self) -> None:
         self._sink.shutdown()

@@ -1,7 +1,7 @@
 """Metrics to PostHog as one snapshot event per export.
 
 PostHog is not a time-series store; what product analytics needs from metrics is the
-latest value of each (loss, throughput, GPU memory, ...) at a point in the run. Each export
+latest value of each (loss, throughput, GPU memory, ...) at a point in time. Each export
 of a ``PeriodicExportingMetricReader`` therefore becomes one event whose properties are the
 metric names and their latest values.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry.exporter.posthog import _config
-from opentelemetry.exporter.posthog._mapping import PostHogEvent, metrics_to_events
+from opentelemetry.exporter.posthog._mapping import MappingOptions, PostHogEvent, metrics_to_events
 from opentelemetry.exporter.posthog._sink import EventSink
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -27,7 +27,8 @@ class PostHogMetricExporter(MetricExporter):
     """OpenTelemetry SDK metric exporter: one PostHog event named ``event_name`` per export.
 
     Properties: gauge and sum values, histogram ``<name>.count/.sum/.min/.max``; a metric
-    with several data points keys each ``<name>{k=v,...}``. Settings as for
+    with several data points keys each ``<name>{k=v,...}``. ``export`` sends synchronously
+    within ``timeout_millis`` and the exporter's ``timeout``. Settings as for
     :class:`PostHogSpanExporter`.
     """
 
@@ -37,7 +38,9 @@ class PostHogMetricExporter(MetricExporter):
         *,
         host: str | None = None,
         timeout: float | None = None,
-        max_queue_size: int | None = None,
+        distinct_id: str | None = None,
+        resource_attributes: bool | None = None,
+        trace_context: bool | None = None,
         event_name: str = DEFAULT_METRICS_EVENT_NAME,
         preferred_temporality: dict[type, AggregationTemporality] | None = None,
         preferred_aggregation: dict[type, Any] | None = None,
@@ -49,7 +52,15 @@ class PostHogMetricExporter(MetricExporter):
             preferred_aggregation=preferred_aggregation,
         )
         self._event_name = event_name
-        self._sink = EventSink(type(self).__name__, _config.resolve(api_key, host, timeout, max_queue_size))
+        settings = _config.resolve(
+            api_key,
+            host,
+            timeout,
+            distinct_id=distinct_id,
+            resource_attributes=resource_attributes,
+            trace_context=trace_context,
+        )
+        self._sink = EventSink(type(self).__name__, settings)
 
     @property
     def enabled(self) -> bool:
@@ -58,11 +69,11 @@ class PostHogMetricExporter(MetricExporter):
 
     @property
     def dropped_events(self) -> int:
-        """Events dropped because the client's queue was full or closed."""
+        """Events never sent because they could not be (over PostHog's per-event limit)."""
         return self._sink.dropped_events
 
-    def _to_events(self, metrics_data: MetricsData, fallback_distinct_id: str) -> list[PostHogEvent]:
-        return metrics_to_events(metrics_data, self._event_name, fallback_distinct_id)
+    def _to_events(self, metrics_data: MetricsData, options: MappingOptions) -> list[PostHogEvent]:
+        return metrics_to_events(metrics_data, self._event_name, options)
 
     def export(
         self,
@@ -70,12 +81,13 @@ class PostHogMetricExporter(MetricExporter):
         timeout_millis: float = 10_000,
         **kwargs: Any,
     ) -> MetricExportResult:
-        if self._sink.send([metrics_data], self._to_events):
+        if self._sink.send([metrics_data], self._to_events, timeout_millis / 1000):
             return MetricExportResult.SUCCESS
         return MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self._sink.force_flush(timeout_millis / 1000)
+        """Nothing is buffered here: ``export`` has already sent or failed."""
+        return True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._sink.shutdown(timeout_millis / 1000)
+        self._sink.shutdown()

@@ -1,7 +1,7 @@
 """Finished spans to PostHog: one event per span, named after the span.
 
-A training run's bounded phases (run, model load, epoch, evaluation, checkpoint) are spans;
-as PostHog events they carry the phase's attributes, its duration and its status.
+A program's bounded phases (a request, a job, a training run's epochs) are spans; as PostHog
+events they carry the phase's attributes, its duration and its status.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 
 class PostHogSpanExporter(SpanExporter):
-    """OpenTelemetry SDK span exporter that captures each finished span as a PostHog event.
+    """OpenTelemetry SDK span exporter that sends each finished span as a PostHog event.
 
-    ``export`` only enqueues on the shared PostHog client (never network I/O); use it behind
-    a ``BatchSpanProcessor``. Settings resolve argument → ``OTEL_EXPORTER_POSTHOG_*`` env →
-    default. Without an API key, or with a host that is not an http(s) URL, the exporter is
-    disabled and ``export`` returns FAILURE without sending.
+    ``export`` sends the batch synchronously and returns the real result, as the OTLP
+    exporters do; use it behind a ``BatchSpanProcessor``, which owns the queue. Settings
+    resolve argument → ``OTEL_EXPORTER_POSTHOG_*`` environment → default (see
+    ``exporters/README.md``). Without an API key, or with a host that is not an http(s) URL,
+    the exporter is disabled and ``export`` returns FAILURE without sending.
     """
 
     def __init__(
@@ -30,9 +31,19 @@ class PostHogSpanExporter(SpanExporter):
         *,
         host: str | None = None,
         timeout: float | None = None,
-        max_queue_size: int | None = None,
+        distinct_id: str | None = None,
+        resource_attributes: bool | None = None,
+        trace_context: bool | None = None,
     ) -> None:
-        self._sink = EventSink(type(self).__name__, _config.resolve(api_key, host, timeout, max_queue_size))
+        settings = _config.resolve(
+            api_key,
+            host,
+            timeout,
+            distinct_id=distinct_id,
+            resource_attributes=resource_attributes,
+            trace_context=trace_context,
+        )
+        self._sink = EventSink(type(self).__name__, settings)
         self._to_events = single(span_to_event)
 
     @property
@@ -42,7 +53,7 @@ class PostHogSpanExporter(SpanExporter):
 
     @property
     def dropped_events(self) -> int:
-        """Events dropped because the client's queue was full or closed."""
+        """Spans never sent because they could not be (over PostHog's per-event limit)."""
         return self._sink.dropped_events
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -51,7 +62,8 @@ class PostHogSpanExporter(SpanExporter):
         return SpanExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._sink.force_flush(timeout_millis / 1000)
+        """Nothing is buffered here: ``export`` has already sent or failed."""
+        return True
 
     def shutdown(self) -> None:
         self._sink.shutdown()

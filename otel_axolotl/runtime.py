@@ -1,0 +1,318 @@
+"""The running side of telemetry, built only when some destination is enabled.
+
+It owns what a run needs while it lasts: the pipeline (providers, privacy stage, deliveries,
+spool; ``pipeline.py``), its one id generator (``pipeline.RunIdGenerator``, which also pins
+rank 0's run span id in a distributed run), the tracer, meter and event logger, the training
+instruments, the run span and the events of the run, the hardware observers, and the exit
+hooks (``atexit`` and, unless OTEL_AXOLOTL_SIGNALS=false, SIGTERM/SIGINT through
+``signals``). The disabled path never imports this module: it runs on ``host.NoopRuntime``.
+
+Run span: rank 0's first run span in a distributed run gets the id derived from the run id
+(``ranks.run_span_id``) and every other rank's run span is its child, so the whole run is one
+tree in one trace; in a single-process run it is a root whose trace id is the run id.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import platform
+import sys
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from opentelemetry import context, trace
+from opentelemetry._logs import Logger, LogRecord
+from opentelemetry.metrics import Meter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, Status, StatusCode, TraceFlags, Tracer
+
+from . import ranks
+from . import semconv as sc
+from . import settings as _s
+from .destinations import Destination
+from .host import OpenRun
+from .instruments import TrainingInstruments
+from .pipeline import Pipeline, run_with_deadline
+from .plan import spool_config
+from .privacy.whitelist import Whitelist
+from .version import __version__
+
+_logger = logging.getLogger("otel_axolotl")
+
+
+class ExitHooks(Protocol):
+    """Who the signal handler and ``atexit`` call: the manager facade."""
+
+    def handle_signal(self, signum: int, *, fatal: bool) -> None: ...
+
+    def shutdown(self, timeout: float | None = None) -> bool: ...
+
+
+def resource_attributes(
+    settings: _s.Settings, run_id: str, library_name: str | None, library_version: str | None
+) -> dict[str, Any]:
+    """The run's resource: run id, rank, non-identifying system facts. Never host, user, argv."""
+    rank = settings.rank
+    attrs: dict[str, Any] = {
+        sc.ATTR_SERVICE_NAME: settings.service_name,
+        sc.ATTR_SERVICE_VERSION: library_version or __version__,
+        sc.ATTR_SERVICE_INSTANCE_ID: uuid.uuid4().hex,
+        sc.ATTR_TELEMETRY_DISTRO_NAME: "otel-axolotl",
+        sc.ATTR_TELEMETRY_DISTRO_VERSION: __version__,
+        sc.ATTR_RUN_ID: run_id,
+        sc.ATTR_RANK: rank.rank,
+        sc.ATTR_LOCAL_RANK: rank.local_rank,
+        sc.ATTR_WORLD_SIZE: rank.world_size,
+        sc.ATTR_PROCESS_RUNTIME_NAME: sys.implementation.name,
+        sc.ATTR_PROCESS_RUNTIME_VERSION: platform.python_version(),
+        sc.ATTR_OS_TYPE: sys.platform if sys.platform != "win32" else "windows",
+        sc.ATTR_HOST_ARCH: platform.machine().lower(),
+    }
+    if library_name:
+        attrs[sc.ATTR_LIBRARY_NAME] = library_name
+    if library_version:
+        attrs[sc.ATTR_LIBRARY_VERSION] = library_version
+    return attrs
+
+
+class Runtime:
+    """Spans, metrics and events of one process, through the pipeline to its destinations."""
+
+    active = True
+
+    def __init__(
+        self,
+        settings: _s.Settings,
+        destinations: Sequence[Destination],
+        *,
+        run_id: str,
+        resource: Mapping[str, Any],
+        exit_hooks: ExitHooks,
+    ) -> None:
+        self.settings = settings
+        self.rank = settings.rank
+        self.run_id = run_id
+        self.whitelist = Whitelist.load(settings.whitelist_path)
+        self.pipeline = Pipeline(
+            destinations,
+            Resource.create(dict(resource)),
+            run_id,
+            self.whitelist,
+            settings.metric_interval_millis,
+            spool=spool_config(settings),
+        )
+        self.ids = self.pipeline.ids
+        # Rank 0's first run span in a distributed run gets this id; other ranks parent on it.
+        self._run_span_id: int | None = (
+            ranks.run_span_id(run_id, {_s.TORCHELASTIC_RESTART_COUNT: settings.restart_attempt})
+            if self.rank.distributed
+            else None
+        )
+        self.tracer: Tracer = self.pipeline.tracer_provider.get_tracer("otel_axolotl", __version__)
+        self.meter: Meter = self.pipeline.meter_provider.get_meter("otel_axolotl", __version__)
+        self._events: Logger = self.pipeline.logger_provider.get_logger("otel_axolotl", __version__)
+        self._instruments: TrainingInstruments | None = None
+        # Re-entrant: a signal handler runs on the main thread, maybe while it holds the lock.
+        self.lock = threading.RLock()
+        self._run_span: Span | None = None
+        self._recorders: weakref.WeakSet[OpenRun] = weakref.WeakSet()
+        self._system_info_sent = False
+        if settings.hardware_metrics:
+            try:
+                from .hardware import register_observables
+
+                register_observables(self.meter, self.rank, settings)
+            except Exception:
+                _logger.debug("otel-axolotl: hardware metrics unavailable", exc_info=True)
+        self._exit_hooks = exit_hooks
+        atexit.register(exit_hooks.shutdown)
+        if settings.signals:
+            from . import signals
+
+            signals.install(exit_hooks)
+
+    @property
+    def destinations(self) -> list[str]:
+        return [d.name for d in self.pipeline.destinations]
+
+    @property
+    def instruments(self) -> TrainingInstruments:
+        """The training instruments (lazily: a run that never trains never creates them)."""
+        if self._instruments is None:
+            self._instruments = TrainingInstruments(self.meter, {sc.ATTR_RANK: self.rank.rank})
+        return self._instruments
+
+    # -- the run span ------------------------------------------------------------------------
+    @property
+    def run_span(self) -> Span | None:
+        return self._run_span
+
+    def start_run(self, attributes: Mapping[str, Any] | None = None) -> Span | None:
+        """Start (once) the run span, or add ``attributes`` to the open one.
+
+        It is deliberately not attached as the current context: hooks run in whatever order
+        and thread the framework chooses, and a detach out of order would leave an ended span
+        current. Integrations pass it as the explicit parent instead (``run_span``)."""
+        with self.lock:
+            if self._run_span is None:
+                attrs: dict[str, Any] = {
+                    sc.ATTR_RUN_ID: self.run_id,
+                    sc.ATTR_RANK: self.rank.rank,
+                    sc.ATTR_WORLD_SIZE: self.rank.world_size,
+                    **(attributes or {}),
+                }
+                parent = self._run_parent_context()
+                try:
+                    self._run_span = self.tracer.start_span(sc.SPAN_RUN, context=parent, attributes=attrs)
+                finally:
+                    self.ids.unpin()
+            elif attributes:
+                self._run_span.set_attributes(dict(attributes))
+            return self._run_span
+
+    def _run_parent_context(self) -> context.Context:
+        if self._run_span_id is None:
+            return context.Context()
+        if not self.rank.is_main:
+            remote = SpanContext(
+                int(self.run_id, 16),
+                self._run_span_id,
+                is_remote=True,
+                trace_flags=TraceFlags(TraceFlags.SAMPLED),
+            )
+            return trace.set_span_in_context(NonRecordingSpan(remote), context.Context())
+        self.ids.pin(self._run_span_id)
+        self._run_span_id = None  # a second run in this process gets a random id
+        return context.Context()
+
+    def end_run(self, status: str = "completed", error: BaseException | None = None) -> None:
+        """End the run span once: completed, failed (with the sanitized error) or interrupted."""
+        self._record_pending_steps()
+        with self.lock:
+            span, self._run_span = self._run_span, None
+        if span is None:
+            return
+        span.set_attribute(sc.ATTR_RUN_STATUS, status)
+        if error is not None:
+            span.set_attribute(sc.ATTR_ERROR_TYPE, type(error).__name__)
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        elif status == "completed":
+            span.set_status(Status(StatusCode.OK))
+        elif status == "interrupted":
+            span.set_status(Status(StatusCode.ERROR, "interrupted"))
+        span.end()
+
+    # -- events -----------------------------------------------------------------------------
+    def send_event(
+        self,
+        event_type: str,
+        properties: Mapping[str, Any] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
+        try:
+            now = time.time_ns()
+            self._events.emit(
+                LogRecord(
+                    timestamp=now,
+                    observed_timestamp=now,
+                    context=self._event_context(),
+                    event_name=event_type,
+                    body=dict(properties) if properties else {},
+                    attributes={sc.ATTR_RANK: self.rank.rank, **(attributes or {})},
+                )
+            )
+        except Exception as exc:
+            _s.warn_once("send_event", "otel-axolotl: failed to send telemetry event: %s", exc)
+        if event_type == "config-loaded":
+            self.send_system_info()
+
+    def _event_context(self) -> context.Context | None:
+        """Every event belongs to the run's trace: on the current span when there is one,
+        else on the run span, else (before training starts) on the run's trace id alone."""
+        if trace.get_current_span().get_span_context().is_valid:
+            return None  # the current context
+        if self._run_span is not None:
+            return trace.set_span_in_context(self._run_span)
+        return trace.set_span_in_context(NonRecordingSpan(SpanContext(int(self.run_id, 16), 0, False)))
+
+    def send_system_info(self) -> None:
+        """The ``system-info`` event, once per run."""
+        if self._system_info_sent:
+            return
+        self._system_info_sent = True
+        try:
+            from .system_info import collect
+
+            info = collect(self.settings)
+        except Exception:
+            _logger.debug("otel-axolotl: system info unavailable", exc_info=True)
+            return
+        self.send_event("system-info", info)
+
+    # -- interruption and signals ----------------------------------------------------------------
+    def track_run(self, recorder: OpenRun) -> None:
+        """A recorder whose run is open: ``interrupt()`` ends it (with its ``train-end``)."""
+        with self.lock:
+            self._recorders.add(recorder)
+
+    def untrack_run(self, recorder: OpenRun) -> None:
+        with self.lock:
+            self._recorders.discard(recorder)
+
+    def interrupt(self, status: str = "interrupted") -> None:
+        """End every open run as ``status``: each recorder's ``train-end`` event and the run span."""
+        with self.lock:
+            open_runs = list(self._recorders)
+        for recorder in open_runs:
+            recorder.train_end(status)
+        self.end_run(status)
+
+    def handle_signal(self, signum: int, *, fatal: bool) -> None:
+        """End the open run as interrupted, then flush (or, when the signal is about to end the
+        process, shut down), all within OTEL_AXOLOTL_SHUTDOWN_TIMEOUT.
+
+        The recording runs on a helper thread: the interrupted main thread may hold a lock that
+        recording needs, and then the deadline, not a deadlock, ends the wait."""
+        timeout = self.settings.shutdown_timeout
+        deadline = time.monotonic() + timeout
+        run_with_deadline([[self.interrupt]], timeout, "interrupt")
+        left = max(0.1, deadline - time.monotonic())
+        if fatal:
+            self._exit_hooks.shutdown(left)
+        else:
+            self.force_flush(left)
+
+    # -- flush and shutdown ---------------------------------------------------------------------
+    def _record_pending_steps(self) -> None:
+        """Step durations are recorded in batches (``instruments.record_step``): record the rest."""
+        if self._instruments is not None:
+            try:
+                self._instruments.record_pending()
+            except Exception:
+                _logger.debug("otel-axolotl: recording step durations failed", exc_info=True)
+
+    def force_flush(self, timeout: float) -> bool:
+        self._record_pending_steps()
+        return bool(self.pipeline.force_flush(timeout))
+
+    def shutdown(self, timeout: float) -> bool:
+        """End an open run as interrupted, remove the exit hooks, then flush and stop every
+        destination within ``timeout`` seconds in total. Never raises."""
+        self.end_run("interrupted")  # a run still open at exit did not complete
+        with contextlib.suppress(Exception):
+            atexit.unregister(self._exit_hooks.shutdown)
+        if "otel_axolotl.signals" in sys.modules:
+            from . import signals
+
+            signals.uninstall(self._exit_hooks)
+        try:
+            return bool(self.pipeline.shutdown(timeout))
+        except Exception:
+            _logger.debug("otel-axolotl: shutdown failed", exc_info=True)
+            return False
