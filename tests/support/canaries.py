@@ -294,7 +294,7 @@ def canary_traceback(
 ) -> tuple[str, tuple[Canary, ...], tuple[str, ...]]:
     """A formatted traceback whose frame paths live under a personal home directory and
     whose message carries canaries. Returns (text, canaries, kept) where ``kept`` are the
-    package-relative frame paths that must survive."""
+    package-relative frame paths that must survive at every level."""
     user = draw(_zq())
     home = draw(
         st.sampled_from(
@@ -316,7 +316,9 @@ def canary_traceback(
         lines.append("    return fn(*args, **kwargs)")
     lines.append(f"RuntimeError: {message}")
     personal = Canary("home_user", user, (user,), False)
-    return "\n".join(lines) + "\n", (*planted, personal), tuple(kept for _path, kept in chosen)
+    # The user's own frame (train.py) is kept only as a bare name, and only at secrets-only.
+    package_frames = tuple(kept for _path, kept in chosen if kept.startswith("site-packages/"))
+    return "\n".join(lines) + "\n", (*planted, personal), package_frames
 
 
 @functools.cache
