@@ -189,7 +189,7 @@ def test_posthog_refused_spools_scrubbed_events_and_the_next_start_delivers_them
     assert len(kept) == 3 + 1 + 5
     raw = _spool_bytes("posthog")
     assert not any(c.encode() in raw for c in CANARIES.values()), "the spool holds scrubbed data only"
-    assert b"[REDACTED]" in raw
+    assert b"[REDACTED:" in raw
 
     _consent(monkeypatch, posthog_server.url)
     second = TelemetryManager()

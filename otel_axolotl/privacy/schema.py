@@ -12,7 +12,7 @@ A host library adds its own with :func:`register_schema`; its package name then 
 as installed code for frame, module and function names (``names.py``).
 
 Kinds: ``bool``, ``int``, ``float``, ``number``, ``option``, ``model``, ``path``, ``text``,
-``version``, ``id``, ``code``, ``hardware``, ``user-configured``, ``host`` and ``user``
+``version``, ``id``, ``code``, ``hardware``, ``stacktrace``, ``user-configured``, ``host`` and ``user``
 (never pass at strict), ``dict``,
 ``{enum: [...], or: kind}``, ``{list: kind}``, ``{any_of: [kinds]}``. An entry of any other
 shape is ignored (its key falls back to the generic rule): a typo cannot open a hole.
@@ -33,7 +33,7 @@ _logger = logging.getLogger("otel_axolotl")
 
 KINDS: frozenset[str] = frozenset(
     {"bool", "int", "float", "number", "option", "model", "path", "text", "version", "id", "code",
-     "hardware", "user-configured", "dict", "host", "user"}
+     "hardware", "user-configured", "dict", "host", "user", "stacktrace"}
 )  # fmt: skip
 _PACKAGED = ("otel_axolotl", "axolotl")
 

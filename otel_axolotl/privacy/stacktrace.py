@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 from otel_axolotl.privacy.markers import marker
 from otel_axolotl.privacy.names import is_package_path
@@ -61,10 +62,17 @@ def _is_package_frame(path: str) -> bool:
     directory (a user's folder that only shares its name is not)."""
     if path.startswith("<") and path.endswith(">"):
         return path.startswith("<frozen ")
-    parts = _SEPARATORS.split(path)
+    parts = [part for part in _SEPARATORS.split(path) if part]
     if any(part in _PACKAGE_DIRS for part in parts):
         return True
-    return os.path.isabs(path) and is_package_path(path)
+    if os.path.isabs(path) or (len(path) > 2 and path[1] == ":"):
+        return is_package_path(path)
+    # A frame already reduced by an earlier pass: "otel_axolotl/errors.py" (a host package
+    # really imported), "threading.py" (a standard-library module).
+    if len(parts) > 1:
+        return parts[0] in KEPT_PACKAGES and parts[0] in sys.modules
+    stem = parts[0].removesuffix(".py") if parts else ""
+    return bool(parts) and parts[0].endswith(".py") and stem in getattr(sys, "stdlib_module_names", ())
 
 
 def sanitize_stack_trace(

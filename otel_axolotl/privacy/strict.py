@@ -230,10 +230,16 @@ def strict_value(value: str, kind: Any, whitelist: Whitelist, counter: Redaction
         kind = kind["list"]  # a single string where a list was expected: judged as one item
     if kind == "text":
         return strict_text(value, whitelist, counter)
+    if kind == "stacktrace":
+        from otel_axolotl.privacy.stacktrace import sanitize_stack_trace
+
+        return sanitize_stack_trace(value, Level.STRICT, counter)
     if kind == "hardware":
         return strict_text(value, whitelist, counter, hardware=True)
     if kind == "code":
-        return exception_type(value) if value[:1].isupper() or "Error" in value else code_name(value)
+        if "." not in value and _identifier_ok(value):
+            return value  # a builtin name (ValueError) or a reason made of words (queue_full)
+        return exception_type(value) if value.rsplit(".", 1)[-1][:1].isupper() else code_name(value)
     if kind in ("host", "user"):
         return _count(counter, kind)
     if kind == "user-configured":

@@ -45,6 +45,7 @@ from typing import Any
 from otel_axolotl.privacy.keys import is_name_key, is_path_key, is_secret_key
 from otel_axolotl.privacy.markers import marker
 from otel_axolotl.privacy.schema import kind_of
+from otel_axolotl.privacy.stacktrace import sanitize_stack_trace
 from otel_axolotl.privacy.strict import strict_key, strict_value
 from otel_axolotl.privacy.values import Level, RedactionCounter, scrub_text
 from otel_axolotl.privacy.whitelist import Whitelist
@@ -173,8 +174,11 @@ class _Walker:
             if self.whitelist.is_whitelisted(value):
                 return scrub_text(value, Level.SECRETS_ONLY, self.counter)
             return self.redact("path")
+        kind = kind_of(key) if key else None
+        if kind == "stacktrace":
+            return sanitize_stack_trace(value, self.level, self.counter)
         if self.strict:
-            return strict_value(value, kind_of(key) if key else None, self.whitelist, self.counter)
+            return strict_value(value, kind, self.whitelist, self.counter)
         return scrub_text(value, self.level, self.counter)
 
 
