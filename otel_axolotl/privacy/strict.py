@@ -81,6 +81,19 @@ def _word_ok(word: str, hardware: bool = False) -> bool:
     return hardware and _HARDWARE_CODE.fullmatch(word) is not None
 
 
+_URL_PIECE = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.\-]{0,30}://)?@?([A-Za-z0-9.\-]*)(?::\d{1,5})?/?")
+
+
+def _url_piece_ok(piece: str) -> bool:
+    """What the URL rule left of a URL: ``https://``, ``https://github.com/``, ``@localhost:8080``,
+    ``:8443/`` (after a host marker). Only public hosts (vocabulary ``hosts``) count."""
+    match = _URL_PIECE.fullmatch(piece)
+    if match is None or not any(c in piece for c in ":/@"):
+        return False
+    host = match.group(1).lower()
+    return not host or host in vocabulary().hosts
+
+
 def _identifier_ok(token: str, hardware: bool = False) -> bool:
     """``learning_rate``, ``flash_attention_2``, ``torch.float16``: each part is a known word.
     Hyphens do not join words here: ``gpu-node-17`` is how host names look."""
@@ -131,7 +144,7 @@ def _token(token: str, whitelist: Whitelist, counter: RedactionCounter | None, h
         core, trailing_dot = core[:-1], "."
     if not core:
         return token
-    if _is_number(core) or _VERSION.fullmatch(core) or whitelist.is_whitelisted(core):
+    if _is_number(core) or _VERSION.fullmatch(core) or whitelist.is_whitelisted(core) or _url_piece_ok(token):
         return token
     if _identifier_ok(core, hardware) or (_DOTTED.fullmatch(core) and is_installed_module(core)):
         return token  # vocabulary words, or installed code ("transformers.models.llama.LlamaConfig")

@@ -358,7 +358,7 @@ def _url(m: re.Match[str], strict: bool, counter: RedactionCounter | None) -> st
     if at:
         parts.append((userinfo if MARKER.fullmatch(userinfo) else _redacted(counter)) + "@")
     host, colon, port = hostport.partition(":")
-    if not host or _public_host(host.lower()) or MARKER.fullmatch(hostport):
+    if not host or _public_host(host.lower()) or MARKER.match(hostport):
         parts.append(hostport)
     else:  # an internal or private host name, an IP, a cloud name that embeds an IP
         parts.append(_redacted(counter, "host") + colon + (port if port.isdigit() else ""))
