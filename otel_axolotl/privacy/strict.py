@@ -256,7 +256,9 @@ def strict_value(value: str, kind: Any, whitelist: Whitelist, counter: Redaction
     if kind in ("host", "user"):
         return _count(counter, kind)
     if kind == "user-configured":
-        return _generic(value, whitelist, counter)
+        # What the user set for their own backend (OTEL_SERVICE_NAME): secrets go; a product
+        # analytics scrubber never gets here (channels.PRODUCT_RESOURCE_KEYS leaves it out).
+        return scrub_text(value, Level.SECRETS_ONLY, counter)
     if _accepts(kind, value, whitelist):
         return scrub_text(value, Level.SECRETS_ONLY, counter) if kind in ("model", "path") else value
     if kind == "path":
