@@ -130,7 +130,7 @@ def schemas() -> Schemas:
                 .joinpath(f"schemas/{name}.yaml")
                 .read_text("utf-8")
             )
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C: ~10x faster
             known.add(name, data.get("keys", {}) if isinstance(data, dict) else {})
         except Exception as exc:
             _logger.warning("otel-axolotl: cannot read the %s privacy schema (%s)", name, type(exc).__name__)

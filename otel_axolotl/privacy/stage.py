@@ -43,6 +43,7 @@ from .markers import marker
 from .stacktrace import sanitize_stack_trace
 from .strict import strict_key
 from .tree import scrub_tree
+from .vocabulary import vocabulary
 from .values import Level, RedactionCounter, scrub_text
 from .whitelist import Whitelist
 
@@ -51,6 +52,8 @@ _logger = logging.getLogger("otel_axolotl")
 _PRIMITIVES = (bool, int, float)
 _UNKNOWN = object()
 _INT64 = (-(2**63), 2**63 - 1)
+_CACHED_VALUE = 128
+_MAX_CACHED = 8192
 
 
 class _Count:
@@ -78,7 +81,12 @@ class Scrubber:
             self.level, self._strict = Level.STRICT, True
         self._resources: dict[int, tuple[Resource, Resource]] = {}
         self._privacy: dict[str, str | None] = {}  # key -> privacy class, bounded
-        load_detector()  # the detector's rules, compiled now rather than on the training thread
+        self._values: dict[tuple[str, str], tuple[str, int]] = {}  # (key, value) -> judged, bounded
+        self._scopes: dict[int, tuple[Any, Any]] = {}  # id(scope) -> (scope, scrubbed), bounded
+        # Rules, vocabulary and schemas load now (a destination is being built), not at the
+        # first event on the training thread.
+        load_detector()
+        vocabulary()
 
     # -- values ---------------------------------------------------------------------------
     def text(self, value: str, counter: RedactionCounter) -> str:
@@ -131,6 +139,7 @@ class Scrubber:
         copy = getattr(attributes, "copy", None)  # SDK attribute maps copy at C speed, unlocked
         items = copy().items() if copy is not None else attributes.items()
         privacy_of = self._privacy
+        values = self._values
         for key, value in items:
             privacy = privacy_of.get(key, _UNKNOWN)
             if privacy is _UNKNOWN:
@@ -145,7 +154,20 @@ class Scrubber:
                 result[clean_key] = self._open(key, value, counter)
             elif privacy == "public":  # the common case, inlined: numbers pass as they are
                 cls = value.__class__
-                result[key] = value if cls is float or cls is bool else self._leaf(key, value, counter)
+                if cls is float or cls is bool or (cls is int and _INT64[0] <= value <= _INT64[1]):
+                    result[key] = value
+                elif cls is str and len(value) <= _CACHED_VALUE:
+                    hit = values.get((key, value))
+                    if hit is None:
+                        tally = _Count()
+                        hit = (channels.value(key, value, strict, self.whitelist, tally), tally.count)
+                        if len(values) < _MAX_CACHED:
+                            values[key, value] = hit
+                    if hit[1]:
+                        counter.add(hit[1])
+                    result[key] = hit[0]
+                else:
+                    result[key] = self._leaf(key, value, counter)
             elif privacy == "whitelisted-name":
                 result[key] = (
                     self.whitelist.filter_name(value, self.level, counter)
@@ -229,12 +251,18 @@ class Scrubber:
         """The tracer's, logger's or meter's name and version, at this level."""
         if scope is None:
             return None
+        cached = self._scopes.get(id(scope))
+        if cached is not None and cached[0] is scope:
+            return cached[1]
+        clean = scope
         name = channels.scope_name(scope.name, self._strict)
-        if name == scope.name:
-            return scope
-        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        if name != scope.name:
+            from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-        return InstrumentationScope(name, None, scope.schema_url)
+            clean = InstrumentationScope(name, None, scope.schema_url)
+        if len(self._scopes) < 256:
+            self._scopes[id(scope)] = (scope, clean)
+        return clean
 
     # -- events (log records) ---------------------------------------------------------------
     def log_record(self, record: ReadWriteLogRecord) -> ReadWriteLogRecord:

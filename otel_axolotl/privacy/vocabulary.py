@@ -57,7 +57,8 @@ def vocabulary() -> Vocabulary:
         text = (
             importlib.resources.files("otel_axolotl.privacy").joinpath("vocabulary.yaml").read_text("utf-8")
         )
-        loaded = yaml.load(text, Loader=yaml.BaseLoader)  # every scalar a string: "no" stays "no"
+        loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+        loaded = yaml.load(text, Loader=loader)  # every scalar a string: "no" stays "no"
         data = loaded if isinstance(loaded, dict) else {}
     except Exception as exc:
         _logger.warning("otel-axolotl: cannot read the privacy vocabulary (%s); strict keeps no text", exc)
