@@ -43,8 +43,8 @@ from .markers import marker
 from .stacktrace import sanitize_stack_trace
 from .strict import strict_key
 from .tree import scrub_tree
-from .vocabulary import vocabulary
 from .values import Level, RedactionCounter, scrub_text
+from .vocabulary import vocabulary
 from .whitelist import Whitelist
 
 _logger = logging.getLogger("otel_axolotl")
