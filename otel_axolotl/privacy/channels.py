@@ -109,6 +109,12 @@ def _counted(result: tuple[str, int], counter: Any) -> str:
     return result[0]
 
 
+def clear_caches() -> None:
+    """Forget judged values (a schema was registered since)."""
+    _text_cached.cache_clear()
+    _value_cached.cache_clear()
+
+
 def text(value: str, strict: bool, whitelist: Whitelist, counter: Any = None) -> str:
     """Free text (a name, a description, a status message) at the level."""
     if len(value) <= _CACHED:

@@ -150,9 +150,11 @@ def register_schema(library: str, keys: Mapping[str, Any]) -> int:
 
         count = schemas().add(str(library), keys if isinstance(keys, Mapping) else {})
         vocabulary.vocabulary.cache_clear()
-        from otel_axolotl.privacy import names
+        from otel_axolotl.privacy import channels, names, strict
 
         names.add_host_package(str(library))
+        strict._key_ok.cache_clear()  # judged before the schema existed
+        channels.clear_caches()
         return count
     except Exception:
         _logger.debug("otel-axolotl: registering a privacy schema failed", exc_info=True)

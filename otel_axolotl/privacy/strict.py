@@ -110,7 +110,7 @@ def _classify(token: str, whitelist: Whitelist, counter: RedactionCounter | None
         return _count(counter, "user")
     if _EMBEDDED_IP.search(token):
         return _count(counter, "address")
-    if _REPO_ID.fullmatch(token):
+    if _REPO_ID.fullmatch(token) and token.rsplit(".", 1)[-1].lower() not in _FILE_SUFFIXES:
         return _count(counter, "model")
     if "/" in token or "\\" in token:
         return _count(counter, "path")
@@ -144,7 +144,7 @@ def _token(token: str, whitelist: Whitelist, counter: RedactionCounter | None, h
         core, trailing_dot = core[:-1], "."
     if not core:
         return token
-    if _is_number(core) or _VERSION.fullmatch(core) or whitelist.is_whitelisted(core) or _url_piece_ok(token):
+    if _is_number(core) or _VERSION.fullmatch(core) or whitelist.is_whitelisted(core) or _url_piece_ok(core):
         return token
     if _identifier_ok(core, hardware) or (_DOTTED.fullmatch(core) and is_installed_module(core)):
         return token  # vocabulary words, or installed code ("transformers.models.llama.LlamaConfig")
