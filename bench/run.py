@@ -45,6 +45,7 @@ class Sizes:
     exit_cap_s: float = 30.0
     anchor_cap_s: float = 90.0
     memory_spans: int = 1_000_000
+    config_reps: int = 30
 
 
 QUICK = Sizes(
@@ -63,6 +64,7 @@ QUICK = Sizes(
     exit_cap_s=10.0,
     anchor_cap_s=10.0,
     memory_spans=20_000,
+    config_reps=5,
 )
 
 
@@ -296,6 +298,22 @@ def spans(sizes: Sizes) -> list[Row]:
     ]
 
 
+def config_scrub(sizes: Sizes) -> list[Row]:
+    result = worker("_config.py", ["--reps", sizes.config_reps], timeout=600)
+    details = {"keys": result["keys"], "load_ms": result["load_ms"], "cold_ms": result["cold_ms"]}
+    return [
+        Row(
+            "privacy.config_200",
+            "scrub a 200-key config at strict (new values each time)",
+            "ms",
+            result["distinct_ms"],
+            ("<=", 5.0),
+            details=details,
+        ),
+        Row("privacy.config_200_repeat", "scrub the same 200-key config again", "ms", result["repeat_ms"]),
+    ]
+
+
 def startup(sizes: Sizes) -> list[Row]:
     result = worker(
         "_startup.py", ["--pairs", sizes.disabled_pairs, "--import-reps", sizes.import_reps], timeout=600
@@ -400,6 +418,7 @@ RUNNERS: dict[str, Callable[[Sizes], list[Row]]] = {
     "training": training,
     "hotpath": hotpath,
     "spans": spans,
+    "privacy": config_scrub,
     "startup": startup,
     "exit-memory": exit_and_memory,
 }

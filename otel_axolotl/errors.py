@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from . import semconv as sc
-from .privacy.stacktrace import _frame_path as frame_path
+from .privacy.names import USER_EVENT, code_name, error_event, exception_type, is_package_path
 from .privacy.stacktrace import sanitize_stack_trace
 
 __all__ = [
@@ -103,10 +103,11 @@ def _safe_name(name: str) -> str:
 
 
 def function_path(func: Callable[..., Any]) -> str:
-    """``module.function`` as Axolotl names it (``inspect.getmodule``), or just the function."""
+    """``module.function`` as Axolotl names it (``inspect.getmodule``) for installed code; a
+    function of the user's own code is ``user_code.function`` (privacy/names.py)."""
     name = getattr(func, "__name__", None) or type(func).__name__
     module = inspect.getmodule(func)
-    return f"{module.__name__}.{name}" if module is not None else name
+    return code_name(f"{module.__name__}.{name}" if module is not None else name)
 
 
 def _stdlib_dirs() -> tuple[str, ...]:
@@ -133,14 +134,18 @@ def error_event_name(tb: TracebackType | None) -> str:
     if innermost is None:
         return "uncaught-error"
     module = innermost.f_globals.get("__name__") or "unknown"
-    return f"{_safe_name(f'{module}.{innermost.f_code.co_name}')}-error"
+    if not is_package_path(innermost.f_code.co_filename):
+        return USER_EVENT  # the user's own code: a fixed name that says nothing about it
+    return error_event(f"{_safe_name(f'{module}.{innermost.f_code.co_name}')}-error")
 
 
 def _exception_type(exc: BaseException) -> str:
     """As OpenTelemetry's ``record_exception`` writes it: ``torch.OutOfMemoryError``, ``ValueError``."""
     cls = type(exc)
     module = cls.__module__
-    return f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__
+    return exception_type(
+        f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__
+    )
 
 
 # ------------------------------------------------------------------ recording
@@ -148,10 +153,11 @@ def _exception_type(exc: BaseException) -> str:
 
 def exception_properties(exc: BaseException) -> dict[str, Any]:
     """The error event's body, as Axolotl 0.21.0 structures it: the exception's class and
-    module, and each frame's file (reduced by the stack-trace rule), function and line. No
-    message and no source text: those travel only on the span event, scrubbed per level."""
-    frames = [
-        {"filename": frame_path(frame.f_code.co_filename), "function": frame.f_code.co_name, "lineno": line}
+    module, and each frame's file, function and line (the privacy stage keeps a package frame
+    whole and replaces a frame of the user's own code at strict). No message and no source
+    text: those travel only on the span event, scrubbed per level."""
+    frames = [  # the file as it is: the privacy stage judges and reduces it (tree.py, frames)
+        {"filename": frame.f_code.co_filename, "function": frame.f_code.co_name, "lineno": line}
         for frame, line in traceback.walk_tb(exc.__traceback__)
     ]
     cls = type(exc)

@@ -132,7 +132,8 @@ class Pipeline:
         *,
         spool: SpoolConfig | None = None,
     ) -> None:
-        scrubbers = {level: Scrubber(level, whitelist) for level in Level}
+        scrubbers = {(level, False): Scrubber(level, whitelist) for level in Level}
+        scrubbers[Level.STRICT, True] = Scrubber(Level.STRICT, whitelist, product_analytics=True)
         self.destinations = list(destinations)
         self.spool_config = SpoolConfig(enabled=False) if spool is None else spool
         self.forked = False
@@ -148,7 +149,9 @@ class Pipeline:
         self.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         readers = []
         for dest in self.destinations:
-            scrubber = scrubbers[dest.level]
+            scrubber = (
+                scrubbers[Level.STRICT, True] if dest.product_analytics else scrubbers[dest.level, False]
+            )
             kept = self._spool(dest)
             if dest.span_exporter is not None:
                 spans = self._delivery(dest, "traces", dest.span_exporter, kept)

@@ -78,11 +78,17 @@ SPAN_STEP = "axolotl.step"
 # Events
 EVENT_ERROR_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*-error$")
 EVENT_CONFIG_LOADED = "config-loaded"
+EVENT_CONFIG_PROCESSED = "config-processed"
 EVENT_EXCEPTION = "exception"
+EVENT_FUSED_ROPE_AUTOTUNE = "fused-rope-autotune"
+EVENT_MODEL_LOAD = "model-load"
+EVENT_PEFT_CONFIG_LOAD = "peft-config-load"
+EVENT_SONICMOE_AUTOTUNE = "sonicmoe-autotune"
 EVENT_SYSTEM_INFO = "system-info"
 EVENT_TRAIN_END = "train-end"
 EVENT_TRAIN_PROGRESS = "train-progress"
 EVENT_TRAIN_START = "train-start"
+EVENT_TRITON_AUTOTUNE = "triton-autotune"
 
 # Metrics
 METRIC_EVAL_LOSS = "axolotl.eval.loss"
@@ -630,10 +636,38 @@ EVENTS: dict[str, EventSpec] = {
         brief="The redacted training configuration, once per run. Body is the open namespace axolotl.config.",
         attributes=(),
     ),
+    EVENT_CONFIG_PROCESSED: EventSpec(
+        name=EVENT_CONFIG_PROCESSED,
+        brief=(
+            "Axolotl's event: the configuration after Axolotl normalised it (redacted like config-loaded). "
+            "Body is the open namespace axolotl.config."
+        ),
+        attributes=(),
+    ),
     EVENT_EXCEPTION: EventSpec(
         name=EVENT_EXCEPTION,
         brief="OpenTelemetry's exception span event, recorded on the current span when an error is reported.",
         attributes=(ATTR_EXCEPTION_MESSAGE, ATTR_EXCEPTION_STACKTRACE, ATTR_EXCEPTION_TYPE),
+    ),
+    EVENT_FUSED_ROPE_AUTOTUNE: EventSpec(
+        name=EVENT_FUSED_ROPE_AUTOTUNE,
+        brief="Axolotl's event: the fused RoPE kernel's autotune result.",
+        attributes=(),
+    ),
+    EVENT_MODEL_LOAD: EventSpec(
+        name=EVENT_MODEL_LOAD,
+        brief="Axolotl's event: a model was loaded (its type and the whitelisted model name).",
+        attributes=(),
+    ),
+    EVENT_PEFT_CONFIG_LOAD: EventSpec(
+        name=EVENT_PEFT_CONFIG_LOAD,
+        brief="Axolotl's event: an adapter (PEFT) configuration was loaded.",
+        attributes=(),
+    ),
+    EVENT_SONICMOE_AUTOTUNE: EventSpec(
+        name=EVENT_SONICMOE_AUTOTUNE,
+        brief="Axolotl's event: the SonicMoE kernel's autotune result.",
+        attributes=(),
     ),
     EVENT_SYSTEM_INFO: EventSpec(
         name=EVENT_SYSTEM_INFO,
@@ -673,6 +707,11 @@ EVENTS: dict[str, EventSpec] = {
         name=EVENT_TRAIN_START,
         brief="Training began.",
         attributes=(ATTR_TRAIN_MAX_STEPS, ATTR_TRAIN_NUM_EPOCHS),
+    ),
+    EVENT_TRITON_AUTOTUNE: EventSpec(
+        name=EVENT_TRITON_AUTOTUNE,
+        brief="Axolotl's event: a Triton kernel autotune result (kernel and configuration options).",
+        attributes=(),
     ),
 }
 

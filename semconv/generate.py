@@ -542,6 +542,16 @@ It lists every name otel-axolotl emits: span names, event names, metric names an
 keys. A test fails when the code emits a name that is not listed here, and the strict privacy
 level drops every attribute key that is not listed (a fail-closed allowlist).
 
+At the strict level values are fail-closed too: a string value leaves only when something
+vouches for it (a number or boolean, a value its key's kind accepts, a token of the option
+vocabulary, a whitelisted `org/name` model id, a package-relative stack frame). The kinds of
+this SDK's own keys are in `otel_axolotl/privacy/schemas/otel_axolotl.yaml`, Axolotl's config
+keys in `otel_axolotl/privacy/schemas/axolotl.yaml`, the vocabulary in
+`otel_axolotl/privacy/vocabulary.yaml`. Everything else becomes a marker that says why:
+`[REDACTED:secret]`, `[REDACTED:path]`, `[REDACTED:model]`, `[REDACTED:host]`,
+`[REDACTED:address]`, `[REDACTED:email]`, `[REDACTED:user]`, `[REDACTED:code]`,
+`[REDACTED:key]`, `[REDACTED:text]`, `[REDACTED:value]`, `[REDACTED:number]`.
+
 ## Privacy levels
 
 Every destination is fed from one privacy stage, at one of two levels:
@@ -564,19 +574,19 @@ Each attribute has one privacy class, which says what each level does with it:
 _MD_PRIVACY_CLASSES = {
     "public": (
         "Non-identifying by construction: counts, versions, enums, random ids.",
-        "kept; string values still pass the value scrubber",
-        "kept; string values still pass the value scrubber",
+        "numbers and booleans kept; a string kept only when its kind accepts it, else a marker",
+        "kept; string values still pass the secret rules",
     ),
     "whitelisted-name": (
         "A model or dataset name.",
-        "kept only when its organisation is whitelisted, else `[REDACTED]`",
+        "kept only when its organisation is whitelisted, else `[REDACTED:model]`",
         "kept, after secret scrubbing",
     ),
-    "redacted": ("May carry personal data.", "always `[REDACTED]`", "kept, after secret scrubbing"),
+    "redacted": ("May carry personal data.", "always `[REDACTED:text]`", "kept, after secret scrubbing"),
     "open": (
         "Free-form content handed over on purpose (the config, `send_event` properties, exception details).",
-        "every nested key and value goes through the key and value rules",
-        "every nested key and value goes through the key and value rules",
+        "every nested key and value judged: registered or vocabulary keys, vouched-for values",
+        "every nested key and value goes through the secret rules",
     ),
     "never": ("Listed so that nobody adds it.", "dropped", "dropped"),
 }

@@ -62,9 +62,10 @@ def test_axolotl_events_reach_rotel_and_posthog_once_each_scrubbed(
     assert not result["default_client_built"]
     assert result["posthog_module_host"] != AXOLOTL_POSTHOG_HOST  # its _init_posthog never ran
 
-    error_name = "__main__.load_datasets-error"
+    # The script's own functions are user code: fixed placeholders, one event per error (issue 13).
     # inner_routed's error passed Axolotl's own (early-bound) wrapper of early_outer too: once.
-    errors = [error_name, "__main__.inner_routed-error", "__main__.early_fail-error"]
+    error_name = "user_code.function-error"
+    errors = [error_name] * 3
     expected = ["config-loaded", "system-info", "model-load", *errors]
     assert posthog_server.wait_for(lambda events: len(events) >= len(expected), 10)
     assert rotel_collector.recorder.wait_for(
@@ -80,11 +81,16 @@ def test_axolotl_events_reach_rotel_and_posthog_once_each_scrubbed(
 
     config = next(e for e in posthog_server.events if e["event"] == "config-loaded")["properties"]
     assert config["base_model"] == "meta-llama/Llama-3.1-8B"  # whitelisted organisation
-    assert config["output_dir"] == "[REDACTED]" and config["hf_token"] == "[REDACTED]"
+    assert config["output_dir"] == "[REDACTED:path]" and config["hf_token"] == "[REDACTED:secret]"
     assert config["learning_rate"] == 0.0002
-    error = next(e for e in posthog_server.events if e["event"] == error_name)["properties"]
+    error = next(
+        e["properties"]
+        for e in posthog_server.events
+        if e["event"] == error_name and e["properties"]["exception"]["type"] == "FileNotFoundError"
+    )
     assert error["exception"] == {"type": "FileNotFoundError", "module": "builtins"}
-    assert error["stack_trace"]["frames"][-1]["function"] == "load_datasets"
+    last = error["stack_trace"]["frames"][-1]
+    assert (last["filename"], last["function"]) == ("user_code", "function") and last["lineno"] > 0
     sent = repr([r.body for r in posthog_server.requests]) + repr(rotel_collector.recorder.received.logs)
     assert "/home/alice" not in sent and "hf_abcdefghij" not in sent and "private-" not in sent
 
@@ -107,11 +113,11 @@ def test_uninstrument_gives_axolotl_its_own_telemetry_back(rotel_collector: Rote
     assert result["clients"] == [] and not result["default_client_built"] and result["outside"] == []
 
     assert rotel_collector.recorder.wait_for(
-        lambda r: {"before-uninstrument", "__main__.load_datasets-error"} <= {x["event_name"] for x in r.logs}
+        lambda r: {"model-load", "user_code.function-error"} <= {x["event_name"] for x in r.logs}
     )
     names = _otlp_event_names(rotel_collector)
-    assert names.count("__main__.load_datasets-error") == 1, "only the error raised while instrumented"
-    assert "after-uninstrument" not in names
+    assert names.count("user_code.function-error") == 1, "only the error raised while instrumented"
+    assert "peft-config-load" not in names
 
 
 def test_otel_axolotl_run_routes_axolotl_in_the_child_command(tmp_path: Path) -> None:

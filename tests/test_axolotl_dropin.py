@@ -17,6 +17,7 @@ from opentelemetry.trace import StatusCode
 
 from otel_axolotl import semconv as sc
 from otel_axolotl.errors import install_excepthook, send_errors, uninstall_excepthook
+from otel_axolotl.privacy.names import USER_EVENT  # the user's own code (issue 13)
 from tests.support.capture import Captured, captured_default_manager  # noqa: F401
 from tests.support.rotel import Rotel
 from tests.support.scripts import child_env, start
@@ -53,7 +54,7 @@ def test_generator_functions_report_what_escapes_while_iterating(captured: Captu
         next(gen)
     assert list(_generator(5)) == [0, 1, 2]  # the return value and iteration are untouched
     captured.flush()
-    assert _errors(captured) == [f"{__name__}._generator-error"]
+    assert _errors(captured) == [USER_EVENT]
 
 
 def test_coroutine_functions_report_what_escapes_when_awaited(captured: Captured) -> None:
@@ -61,7 +62,7 @@ def test_coroutine_functions_report_what_escapes_when_awaited(captured: Captured
     with pytest.raises(ConnectionError):
         asyncio.run(_coroutine())
     captured.flush()
-    assert _errors(captured) == [f"{__name__}._coroutine-error"]
+    assert _errors(captured) == [USER_EVENT]
 
 
 def test_an_uncaught_reported_error_still_fails_the_run_at_the_excepthook(captured: Captured) -> None:
@@ -85,7 +86,7 @@ def test_an_uncaught_reported_error_still_fails_the_run_at_the_excepthook(captur
     captured.flush()
     run = captured.one_span(sc.SPAN_RUN)
     assert run.attributes[sc.ATTR_RUN_STATUS] == "failed" and run.status.status_code is StatusCode.ERROR
-    assert _errors(captured) == [f"{__name__}.train-error"], "reported once"
+    assert _errors(captured) == [USER_EVENT], "reported once"
 
 
 _UNCAUGHT = textwrap.dedent(
@@ -122,7 +123,7 @@ def test_without_an_excepthook_an_uncaught_reported_error_fails_the_run_at_exit(
     assert received.wait_for(lambda r: any(s["name"] == sc.SPAN_RUN for s in r.spans))
     [run] = [s for s in received.received.spans if s["name"] == sc.SPAN_RUN]
     assert run["attributes"][sc.ATTR_RUN_STATUS] == "failed", "not 'interrupted'"
-    assert [x["event_name"] for x in received.received.logs].count("__main__.train-error") == 1
+    assert [x["event_name"] for x in received.received.logs].count(USER_EVENT) == 1
 
 
 # ------------------------------------------------------------------ Axolotl's public attributes

@@ -32,6 +32,8 @@ EXPECTED = {
     "span.plain_sdk",
     "span.otel_axolotl",
     "span.ratio",
+    "privacy.config_200",
+    "privacy.config_200_repeat",
     "disabled.added_ms",
     "disabled.threads",
     "disabled.sockets",

@@ -83,7 +83,7 @@ def test_trainer_run_reaches_rotel_as_one_trace(protocol, rotel_collector: Rotel
     assert names.count("config-loaded") == 1 and "train-progress" in names
     config = next(log for log in received.received.logs if log["event_name"] == "config-loaded")
     assert config["body"]["learning_rate"] == 5e-4
-    assert config["body"]["output_dir"] == "[REDACTED]"
+    assert config["body"]["output_dir"] == "[REDACTED:path]"
     assert str(tmp_path) not in repr(received.received.raw)
     # Resource: the run id and rank, never the host name.
     resource = root["resource"]

@@ -65,7 +65,7 @@ def test_consented_run_reaches_posthog_under_axolotl_event_names(
     assert len({e["uuid"] for e in events}) == len(events)
     config = next(e for e in events if e["event"] == "config-loaded")["properties"]
     assert config["base_model"] == "meta-llama/Llama-3.1-8B"  # whitelisted organisation
-    assert config["output_dir"] == "[REDACTED]"
+    assert config["output_dir"] == "[REDACTED:path]"
     assert config["learning_rate"] == 2e-4
     end = next(e for e in events if e["event"] == "train-end")["properties"]
     assert end["total_steps"] == 4 and "peak_cpu_memory_bytes" in end

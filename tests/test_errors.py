@@ -21,6 +21,7 @@ from otel_axolotl import errors
 from otel_axolotl import manager as manager_module
 from otel_axolotl import semconv as sc
 from otel_axolotl.errors import install_excepthook, record_error, send_errors, uninstall_excepthook
+from otel_axolotl.privacy.names import USER_EVENT, USER_FUNCTION
 from tests.support.capture import Captured, captured_default_manager  # noqa: F401
 
 HERE = str(Path(__file__).resolve())
@@ -81,11 +82,11 @@ def test_exception_is_reraised_unchanged_and_reported(captured: Captured) -> Non
     assert info.traceback[-1].name == "test_func"  # the original traceback, not a new one
     captured.flush()
     [event] = error_events(captured)
-    assert event.event_name == f"{__name__}.test_func-error"
+    assert event.event_name == USER_EVENT  # the user's own code (issue 13)
     # Axolotl 0.21.0's structured body: class and module, frames; no message (issue 16)
     assert event.body["exception"] == {"type": "ValueError", "module": "builtins"}
-    assert event.body["stack_trace"]["frames"][-1]["function"] == "test_func"
-    assert event.attributes[sc.ATTR_CODE_FUNCTION_NAME] == f"{__name__}.test_func"
+    assert event.body["stack_trace"]["frames"][-1]["function"] == "function"  # user code: placeholder
+    assert event.attributes[sc.ATTR_CODE_FUNCTION_NAME] == USER_FUNCTION
     assert event.attributes[sc.ATTR_EXCEPTION_TYPE] == "ValueError"
     captured.assert_registered()
 
@@ -106,14 +107,14 @@ def test_nested_calls_report_once_from_the_innermost(captured: Captured) -> None
     with pytest.raises(RuntimeError):
         outer_func()
     captured.flush()
-    assert [e.event_name for e in error_events(captured)] == [f"{__name__}.inner_func-error"]
+    assert [e.event_name for e in error_events(captured)] == [USER_EVENT]
 
 
 def test_an_error_raised_from_a_reported_one_is_the_same_failure(captured: Captured) -> None:
     with pytest.raises(KeyError):
         rewrapping_func()
     captured.flush()
-    assert [e.event_name for e in error_events(captured)] == [f"{__name__}.inner_func-error"]
+    assert [e.event_name for e in error_events(captured)] == [USER_EVENT]
 
 
 def test_independent_errors_are_each_reported(captured: Captured) -> None:
@@ -169,7 +170,7 @@ def test_an_exception_that_refuses_attributes_is_still_reported_once(captured: C
     with pytest.raises(Frozen):
         outer()
     captured.flush()
-    assert [e.event_name for e in error_events(captured)] == [f"{__name__}.inner-error"]
+    assert [e.event_name for e in error_events(captured)] == [USER_EVENT]
 
 
 # ------------------------------------------------------------------ spans
@@ -190,7 +191,9 @@ def test_exception_event_on_the_run_span_and_the_run_status_left_alone(captured:
     [event] = [e for e in run.events if e.name == sc.EVENT_EXCEPTION]
     assert event.attributes[sc.ATTR_EXCEPTION_TYPE] == "ValueError"
     assert event.attributes[sc.ATTR_EXCEPTION_MESSAGE] == "Test error"
-    assert "test_func" in event.attributes[sc.ATTR_EXCEPTION_STACKTRACE]
+    # Strict: the user's own frame keeps neither file nor function (issue 13).
+    assert "test_func" not in event.attributes[sc.ATTR_EXCEPTION_STACKTRACE]
+    assert "[REDACTED:code]" in event.attributes[sc.ATTR_EXCEPTION_STACKTRACE]
     [record] = error_events(captured)
     assert record.trace_id == run.context.trace_id  # the error event belongs to the run's trace
     captured.assert_registered()
@@ -247,8 +250,8 @@ def test_paths_are_sanitized_in_the_event_and_the_exported_span(captured: Captur
     [record] = error_events(captured)
     frames = record.body["stack_trace"]["frames"]
     assert HERE not in repr(record.body)
-    # reduced (to the file name, or from an ``axolotl`` directory on), not dropped
-    assert frames[-1]["filename"].endswith("test_errors.py") and not frames[-1]["filename"].startswith("/")
+    # a frame of the user's own code at strict: fixed placeholders, the line kept (issue 13)
+    assert (frames[-1]["filename"], frames[-1]["function"]) == ("user_code", "function")
     assert frames[-1]["lineno"] > 0
     [event] = captured.one_span(sc.SPAN_RUN).events
     assert HERE not in event.attributes[sc.ATTR_EXCEPTION_STACKTRACE]
@@ -312,7 +315,7 @@ def test_excepthook_installs_records_chains_and_uninstalls(captured: Captured, h
     uninstall_excepthook()
     assert sys.excepthook is previous
     captured.flush()
-    assert [e.event_name for e in error_events(captured)] == [f"{__name__}.crash-error"]
+    assert [e.event_name for e in error_events(captured)] == [USER_EVENT]
     assert captured.one_span(sc.SPAN_RUN).attributes[sc.ATTR_RUN_STATUS] == "failed"
 
 
@@ -356,7 +359,7 @@ def test_thread_errors_are_recorded_without_ending_the_run(captured: Captured, h
     assert manager.run_span is not None  # the run goes on
     manager.end_run("completed")
     captured.flush()
-    assert [e.event_name for e in error_events(captured)] == [f"{__name__}.crash-error"]
+    assert [e.event_name for e in error_events(captured)] == [USER_EVENT]
     run = captured.one_span(sc.SPAN_RUN)
     assert run.attributes[sc.ATTR_RUN_STATUS] == "completed"
     assert [e.name for e in run.events] == [sc.EVENT_EXCEPTION]
@@ -380,6 +383,6 @@ def test_error_event_name_uses_the_innermost_non_stdlib_frame() -> None:
         json.loads("{", object_hook=None)
     except json.JSONDecodeError as exc:
         name = errors.error_event_name(exc.__traceback__)
-    assert name == f"{__name__}.test_error_event_name_uses_the_innermost_non_stdlib_frame-error"
+    assert name == USER_EVENT  # the user's own code (issue 13)
     assert errors.error_event_name(None) == "uncaught-error"
     assert sc.EVENT_ERROR_PATTERN.match(name)

@@ -17,6 +17,7 @@ from opentelemetry.trace import StatusCode
 
 from otel_axolotl import loop
 from otel_axolotl import semconv as sc
+from otel_axolotl.privacy.names import USER_EVENT
 from tests.support.capture import TRAINING_METRICS, Captured, assert_run_shape, captured_manager  # noqa: F401
 
 # What every integration reports, beyond the minimum assert_run_shape checks.
@@ -138,7 +139,7 @@ def test_lightning_failure(captured_manager: Any, tmp_path: Path) -> None:  # no
     assert run.status.status_code is StatusCode.ERROR
     assert [e.name for e in run.events] == [sc.EVENT_EXCEPTION]
     [error] = [e for e in captured.events if e.event_name.endswith("-error")]
-    assert error.event_name == f"{__name__}.training_step-error"
+    assert error.event_name == USER_EVENT  # the user's own code (issue 13)
     [end] = captured.events_named(sc.EVENT_TRAIN_END)
     assert end.attributes == {
         sc.ATTR_RANK: 0,
@@ -196,7 +197,7 @@ def test_plain_loop_failure(captured_manager: Any) -> None:  # noqa: F811
     assert run_span.attributes[sc.ATTR_RUN_STATUS] == "failed"
     assert run_span.status.status_code is StatusCode.ERROR
     [error_event] = [e for e in captured.events if e.event_name.endswith("-error")]
-    assert error_event.event_name == f"{__name__}.test_plain_loop_failure-error"
+    assert error_event.event_name == USER_EVENT  # the user's own code (issue 13)
     [end] = captured.events_named(sc.EVENT_TRAIN_END)
     assert end.attributes[sc.ATTR_STEP] == 2  # the failing step is not counted
     [epoch] = captured.spans_named(sc.SPAN_EPOCH)

@@ -10,7 +10,9 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "REDACTED": "values",
+    "marker": "markers",
+    "register_schema": "schema",
+    "strict_text": "strict",
     "Level": "values",
     "RedactionCounter": "values",
     "scrub_text": "values",

@@ -46,11 +46,20 @@ _COMPACT_SECRET_WORDS: tuple[str, ...] = (
     # Session keys, ids and tokens are bearer credentials. No training config uses the word
     # for anything else, so the whole word counts (the brief named ``session_key``).
     "session",
+    "passcode",
+    "signature",  # X-Amz-Signature, SharedAccessSignature
+    "connectionstring",  # Azure: "...;AccountKey=..."
 )
 
 # Matched only as a whole part of the key (split on non-alphanumerics): as substrings these
 # would catch ``author``, ``pwdist`` and the like.
-_WHOLE_PART_SECRET_WORDS: frozenset[str] = frozenset({"auth", "oauth", "pwd"})
+_WHOLE_PART_SECRET_WORDS: frozenset[str] = frozenset(
+    {"auth", "oauth", "pwd", "pw", "key", "pass", "sig", "private", "sas", "otp"}
+)
+# A part that ends in ``key`` or ``pass`` is a credential too (``signingkey``, ``AccountKey``,
+# ``dbpass``); the list below are the words that merely end that way.
+_KEY_SUFFIXES: tuple[str, ...] = ("key", "pass")
+_NOT_SECRET_PARTS: frozenset[str] = frozenset({"monkey", "turkey", "hockey", "jockey", "bypass", "compass"})
 
 # ``token`` is a credential (``hf_token``, ``access_token``) and also the unit that language
 # models count in (``max_tokens``, ``pad_token_id``, ``tokenizer_config``). An occurrence of
@@ -93,8 +102,11 @@ def is_secret_key(key: str) -> bool:
 
     Case-insensitive substring rules (``secret``, ``password``, ``passwd``, ``api_key``,
     ``apikey``, ``access_key``, ``private_key``, ``authorization``, ``auth_header``,
-    ``credential``, ``cookie``, ``session``) on the key with separators removed; ``auth``,
-    ``oauth`` and ``pwd`` as whole parts; and ``token`` except in the counting forms:
+    ``credential``, ``cookie``, ``session``, ``passcode``, ``signature``, ``connectionstring``)
+    on the key with separators removed; ``auth``, ``oauth``, ``pwd``, ``pw``, ``key``, ``pass``,
+    ``sig``, ``private``, ``sas``, ``otp`` as whole parts (split on separators),
+    and any part ending in ``key`` or ``pass`` (``signing_key``, ``AccountKey``, ``DB_PASS``);
+    and ``token`` except in the counting forms:
     ``*tokens*`` (``max_tokens``, ``tokens_per_second``, ``special_tokens``), ``*token_id*``,
     ``*token_type*``, ``*token_count``/``*token_len``, ``tokenizer*``/``tokenize*`` and the
     special-token names (``pad_token``, ``eos_token``, ``bos_token``, ``unk_token`` ...).
@@ -109,7 +121,10 @@ def is_secret_key(key: str) -> bool:
         return True
     if "token" in compact and _token_word_is_secret(lowered):
         return True
-    return not _WHOLE_PART_SECRET_WORDS.isdisjoint(_NON_ALNUM.split(lowered))
+    parts = _NON_ALNUM.split(lowered)
+    if not _WHOLE_PART_SECRET_WORDS.isdisjoint(parts):
+        return True
+    return any(part.endswith(_KEY_SUFFIXES) and part not in _NOT_SECRET_PARTS for part in parts)
 
 
 # --- paths (Axolotl's rules) ---------------------------------------------------------------

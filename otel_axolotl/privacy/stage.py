@@ -6,14 +6,16 @@ changes in ``_on_ending`` are dropped), so scrubbing means building a new ``Read
 The processors wrap a destination's own processor (or exporter, for metrics) and hand it the
 scrubbed copy; the original never reaches a destination.
 
-Strict level (PostHog always, OTLP by default) is fail-closed: an attribute key that the
-semconv registry does not list is dropped. Secrets-only (``OTEL_AXOLOTL_PRIVACY``) keeps
-unregistered keys, paths and model names, and still removes every secret.
+Strict level (PostHog always, OTLP by default) is fail-closed twice: an attribute key that
+the semconv registry does not list is dropped, and a string value passes only when its kind
+or the vocabulary vouches for it (``strict.py``). Secrets-only (``OTEL_AXOLOTL_PRIVACY``)
+keeps unregistered keys, paths and model names, and still removes every secret. Names,
+descriptions, units, scopes and resources pass the same stage (``channels.py``); a scrubber
+for product analytics also keeps only the SDK's own resource facts.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -35,16 +37,23 @@ from opentelemetry.trace import Link, Status
 
 from .. import semconv as sc
 from .._metric_wrapper import WrappingMetricExporter
+from . import channels
+from .detector import load as load_detector
+from .markers import marker
 from .stacktrace import sanitize_stack_trace
+from .strict import strict_key
 from .tree import scrub_tree
-from .values import REDACTED, Level, RedactionCounter, scrub_text
+from .values import Level, RedactionCounter, scrub_text
+from .vocabulary import vocabulary
 from .whitelist import Whitelist
 
 _logger = logging.getLogger("otel_axolotl")
 
 _PRIMITIVES = (bool, int, float)
-_CACHED_TEXT_LEN = 128
 _UNKNOWN = object()
+_INT64 = (-(2**63), 2**63 - 1)
+_CACHED_VALUE = 128
+_MAX_CACHED = 8192
 
 
 class _Count:
@@ -59,43 +68,51 @@ class _Count:
         self.count += n
 
 
-@functools.lru_cache(maxsize=8192)
-def _scrub_short(text: str, level: Level) -> tuple[str, int]:
-    """Attribute values repeat (names, enums, model ids): scrub each distinct one once."""
-    counter = _Count()
-    return scrub_text(text, level, counter), counter.count  # type: ignore[arg-type]
-
-
 class Scrubber:
     """One privacy level's rules, applied to attributes, text, resources, spans and records."""
 
-    def __init__(self, level: Level, whitelist: Whitelist) -> None:
+    def __init__(self, level: Level, whitelist: Whitelist, *, product_analytics: bool = False) -> None:
         self.level = Level(level)
         self.whitelist = whitelist
         self._strict = self.level is Level.STRICT
+        self.product_analytics = product_analytics
+        """Product analytics (PostHog): strict, and only the SDK's own resource facts."""
+        if product_analytics:
+            self.level, self._strict = Level.STRICT, True
         self._resources: dict[int, tuple[Resource, Resource]] = {}
         self._privacy: dict[str, str | None] = {}  # key -> privacy class, bounded
+        self._values: dict[tuple[str, str], tuple[str, int]] = {}  # (key, value) -> judged, bounded
+        self._scopes: dict[int, tuple[Any, Any]] = {}  # id(scope) -> (scope, scrubbed), bounded
+        # Rules, vocabulary and schemas load now (a destination is being built), not at the
+        # first event on the training thread.
+        load_detector()
+        vocabulary()
 
     # -- values ---------------------------------------------------------------------------
     def text(self, value: str, counter: RedactionCounter) -> str:
-        if len(value) <= _CACHED_TEXT_LEN:
-            clean, redactions = _scrub_short(value, self.level)
-            if redactions:
-                counter.add(redactions)
-            return clean
-        return scrub_text(value, self.level, counter)
+        """Free text at this scrubber's level (cached for short values)."""
+        return channels.text(value, self._strict, self.whitelist, counter)
 
     def _leaf(self, key: str, value: Any, counter: RedactionCounter) -> Any:
-        if value.__class__ in _PRIMITIVES or value is None:
+        cls = value.__class__
+        if cls is int:
+            return value if _INT64[0] <= value <= _INT64[1] else self._marker("number", counter)
+        if cls in _PRIMITIVES or value is None:
             return value
         if isinstance(value, str):
-            return self.text(value, counter)
+            return channels.value(key, value, self._strict, self.whitelist, counter)
         if isinstance(value, _PRIMITIVES):
             return value
         if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
-            return [self._leaf(key, item, counter) for item in value]
+            return scrub_tree(
+                list(value), level=self.level, whitelist=self.whitelist, counter=counter, _key=key
+            )
+        return self._marker("value", counter)
+
+    @staticmethod
+    def _marker(reason: str, counter: RedactionCounter) -> str:
         counter.add()
-        return REDACTED
+        return marker(reason)
 
     def _open(self, key: str, value: Any, counter: RedactionCounter) -> Any:
         """Free-form content under an open namespace: key and value rules, as for a config."""
@@ -103,6 +120,15 @@ class Scrubber:
             return sanitize_stack_trace(value, self.level, counter)
         # The full dotted key gives the key rules their context (``axolotl.config.datasets.0.path``).
         return scrub_tree(value, level=self.level, whitelist=self.whitelist, counter=counter, _key=key)
+
+    def _open_key(self, key: str, counter: RedactionCounter) -> str:
+        """``axolotl.config.<k>``: at strict each segment after the namespace must be a known
+        key or vocabulary word (``strict_key``); list indexes pass."""
+        if not self._strict:
+            return scrub_text(key, self.level, counter)
+        namespace = next(ns for ns in sc.OPEN_NAMESPACES if key.startswith(ns))
+        segments = key[len(namespace) :].split(".")
+        return namespace + ".".join(seg if seg.isdigit() else strict_key(seg, counter) for seg in segments)
 
     def attributes(self, attributes: Mapping[str, Any] | None, counter: RedactionCounter) -> dict[str, Any]:
         """Scrub a span/event/record attribute map; unregistered keys fail closed at strict."""
@@ -113,6 +139,7 @@ class Scrubber:
         copy = getattr(attributes, "copy", None)  # SDK attribute maps copy at C speed, unlocked
         items = copy().items() if copy is not None else attributes.items()
         privacy_of = self._privacy
+        values = self._values
         for key, value in items:
             privacy = privacy_of.get(key, _UNKNOWN)
             if privacy is _UNKNOWN:
@@ -126,7 +153,21 @@ class Scrubber:
                 clean_key = scrub_text(key, self.level, counter)
                 result[clean_key] = self._open(key, value, counter)
             elif privacy == "public":  # the common case, inlined: numbers pass as they are
-                result[key] = value if value.__class__ in _PRIMITIVES else self._leaf(key, value, counter)
+                cls = value.__class__
+                if cls is float or cls is bool or (cls is int and _INT64[0] <= value <= _INT64[1]):
+                    result[key] = value
+                elif cls is str and len(value) <= _CACHED_VALUE:
+                    hit = values.get((key, value))
+                    if hit is None:
+                        tally = _Count()
+                        hit = (channels.value(key, value, strict, self.whitelist, tally), tally.count)
+                        if len(values) < _MAX_CACHED:
+                            values[key, value] = hit
+                    if hit[1]:
+                        counter.add(hit[1])
+                    result[key] = hit[0]
+                else:
+                    result[key] = self._leaf(key, value, counter)
             elif privacy == "whitelisted-name":
                 result[key] = (
                     self.whitelist.filter_name(value, self.level, counter)
@@ -135,13 +176,12 @@ class Scrubber:
                 )
             elif privacy == "redacted":
                 if strict:
-                    counter.add()
-                    result[key] = REDACTED
+                    result[key] = self._marker("text", counter)
                 else:
                     result[key] = self._leaf(key, value, counter)
             else:  # open namespace
                 namespaced = key.startswith(sc.OPEN_NAMESPACES) and key not in sc.ATTRIBUTES
-                clean_key = scrub_text(key, self.level, counter) if namespaced else key
+                clean_key = self._open_key(key, counter) if namespaced else key
                 result[clean_key] = self._open(key, value, counter)
         return result
 
@@ -152,24 +192,29 @@ class Scrubber:
         return scrub_tree(body, level=self.level, whitelist=self.whitelist, counter=counter)
 
     def resource(self, resource: Resource) -> Resource:
-        """Scrubbed once per resource object: resources are shared by every item of a provider."""
+        """Scrubbed once per resource object: resources are shared by every item of a provider.
+        For product analytics only ``channels.PRODUCT_RESOURCE_KEYS`` pass, each judged strictly."""
         cached = self._resources.get(id(resource))
         if cached is not None and cached[0] is resource:
             return cached[1]
         counter = RedactionCounter()
-        clean = Resource(self.attributes(resource.attributes, counter), resource.schema_url)
+        attributes: Mapping[str, Any] = resource.attributes
+        if self.product_analytics:
+            attributes = {k: v for k, v in attributes.items() if k in channels.PRODUCT_RESOURCE_KEYS}
+        clean = Resource(self.attributes(attributes, counter), resource.schema_url)
         self._resources[id(resource)] = (resource, clean)
         return clean
 
     # -- spans ----------------------------------------------------------------------------
     def span(self, span: ReadableSpan) -> ReadableSpan:
         counter: Any = _Count()
-        name = span.name if sc.is_registered_span(span.name) else self.text(span.name, counter)
+        strict, whitelist = self._strict, self.whitelist
+        name = channels.span_name(span.name, strict, whitelist, counter)
         attributes = self.attributes(span.attributes, counter)
         events = (
             [
                 Event(
-                    name=e.name if sc.is_registered_event(e.name) else self.text(e.name, counter),
+                    name=channels.event_name(e.name, strict, whitelist, counter),
                     attributes=self.attributes(e.attributes, counter),
                     timestamp=e.timestamp,
                 )
@@ -199,8 +244,25 @@ class Scrubber:
             status=status,
             start_time=span.start_time,
             end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
+            instrumentation_scope=self.scope(span.instrumentation_scope),
         )
+
+    def scope(self, scope: Any) -> Any:
+        """The tracer's, logger's or meter's name and version, at this level."""
+        if scope is None:
+            return None
+        cached = self._scopes.get(id(scope))
+        if cached is not None and cached[0] is scope:
+            return cached[1]
+        clean = scope
+        name = channels.scope_name(scope.name, self._strict)
+        if name != scope.name:
+            from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+            clean = InstrumentationScope(name, None, scope.schema_url)
+        if len(self._scopes) < 256:
+            self._scopes[id(scope)] = (scope, clean)
+        return clean
 
     # -- events (log records) ---------------------------------------------------------------
     def log_record(self, record: ReadWriteLogRecord) -> ReadWriteLogRecord:
@@ -209,8 +271,8 @@ class Scrubber:
         original = record.log_record
         counter: Any = _Count()
         event_name = original.event_name
-        if event_name and not sc.is_registered_event(event_name):
-            event_name = self.text(event_name, counter)
+        if event_name:
+            event_name = channels.event_name(event_name, self._strict, self.whitelist, counter)
         attributes = self.attributes(original.attributes, counter)
         body = self.body(original.body, counter)
         attributes[sc.ATTR_PRIVACY_REDACTIONS] = counter.count
@@ -230,26 +292,39 @@ class Scrubber:
         )
         resource = self.resource(record.resource) if record.resource is not None else None
         return ReadWriteLogRecord(
-            clean, resource=resource, instrumentation_scope=record.instrumentation_scope
+            clean, resource=resource, instrumentation_scope=self.scope(record.instrumentation_scope)
         )
 
     # -- metrics --------------------------------------------------------------------------
     def metrics(self, data: MetricsData) -> MetricsData:
         counter: Any = _Count()
+        strict, whitelist = self._strict, self.whitelist
 
-        def points(metric: Metric) -> Metric:
+        def clean(metric: Metric) -> Metric | None:
+            name = channels.metric_name(metric.name, strict, whitelist, counter)
+            if name is None:
+                return None  # strict: a metric nobody registered does not leave
             d = metric.data
             new_points = [
                 replace(p, attributes=self.attributes(p.attributes, counter)) for p in d.data_points
             ]
-            return replace(metric, data=replace(d, data_points=new_points))  # type: ignore[arg-type]
+            return replace(
+                metric,
+                name=name,
+                description=channels.metric_description(metric.description or "", strict, whitelist, counter),
+                unit=channels.metric_unit(metric.unit or "", strict, whitelist, counter),
+                data=replace(d, data_points=new_points),  # type: ignore[arg-type]
+            )
+
+        def kept(metrics: Sequence[Metric]) -> list[Metric]:
+            return [m for m in (clean(metric) for metric in metrics) if m is not None]
 
         return MetricsData(
             resource_metrics=[
                 ResourceMetrics(
                     resource=self.resource(rm.resource),
                     scope_metrics=[
-                        ScopeMetrics(sm.scope, [points(m) for m in sm.metrics], sm.schema_url)
+                        ScopeMetrics(self.scope(sm.scope), kept(sm.metrics), sm.schema_url)
                         for sm in rm.scope_metrics
                     ],
                     schema_url=rm.schema_url,

@@ -29,12 +29,12 @@ import re
 import threading
 from collections.abc import Callable
 
+from otel_axolotl.privacy.detector import CANDIDATE as _CANDIDATE
+from otel_axolotl.privacy.detector import redact_secret_tokens
 from otel_axolotl.privacy.keys import is_secret_key
+from otel_axolotl.privacy.markers import MARKER, marker
 
-__all__ = ["REDACTED", "Level", "RedactionCounter", "scrub_text"]
-
-REDACTED = "[REDACTED]"
-"""The one visible marker for anything removed; it never matches a rule itself."""
+__all__ = ["Level", "RedactionCounter", "scrub_text"]
 
 
 class Level(str, enum.Enum):
@@ -120,14 +120,31 @@ _TOKENS = (
     r"gh[pousr]_[A-Za-z0-9]{36,}(?P<t_github>)",
     r"github_pat_[A-Za-z0-9_]{22,}(?P<t_github_pat>)",
     rf"wandb_v1_{_TOKEN_BODY}{{20,}}(?P<t_wandb>)",
+    r"xox[abposr]-[A-Za-z0-9\-]{10,}(?P<t_slack>)",  # Slack bot, user, app-level tokens
+    r"xapp-[0-9]-[A-Za-z0-9\-]{10,}(?P<t_slack_app>)",
+    r"[rsp]k_(?:live|test)_[A-Za-z0-9]{10,}(?P<t_stripe>)",  # Stripe secret/restricted/publishable
+    r"whsec_[A-Za-z0-9]{16,}(?P<t_stripe_wh>)",
+    r"pypi-AgE[A-Za-z0-9_\-]{16,}(?P<t_pypi>)",
+    r"npm_[A-Za-z0-9]{30,}(?P<t_npm>)",
+    r"gl(?:pat|dt|ft|soat|rt|cbt|imt|ptt|agent|oas)-[A-Za-z0-9_\-]{16,}(?P<t_gitlab>)",
+    r"GR1348941[A-Za-z0-9_\-]{16,}(?P<t_gitlab_runner>)",
+    r"AIza[A-Za-z0-9_\-]{30,}(?P<t_google>)",  # Google API key
+    r"ya29\.[A-Za-z0-9_\-]{20,}(?P<t_google_oauth>)",
+    r"gsk_[A-Za-z0-9]{20,}(?P<t_groq>)",
+    r"xai-[A-Za-z0-9]{20,}(?P<t_xai>)",
+    r"r8_[A-Za-z0-9]{20,}(?P<t_replicate>)",
+    r"dop_v1_[a-f0-9]{32,}(?P<t_digitalocean>)",
+    r"dapi[a-f0-9]{32}(?P<t_databricks>)",
+    r"SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}(?P<t_sendgrid>)",
     # W&B classic key: 40 lowercase hex on its own. Git commit SHAs look the same: they go too.
     r"[0-9a-f](?<![A-Za-z0-9].)[0-9a-f]{39}(?![A-Za-z0-9])(?P<t_hex40>)",
     # AWS access key id: AKIA/ASIA + 16; from 12 on, so a truncated or mistyped one goes too.
     r"A(?<![A-Za-z0-9]A)(?:KIA|SIA)[A-Z0-9]{12,}(?![A-Za-z0-9])(?P<t_aws>)",
 )
+# ``\w`` is Unicode here: ``jürgen@müller.de`` and ``用户@例子.中国`` are addresses too.
 _EMAIL = (
-    r"[A-Za-z0-9._%+\-](?<![A-Za-z0-9._%+\-].)[A-Za-z0-9._%+\-]*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*"
-    r"\.[A-Za-z]{2,}(?![A-Za-z0-9])(?P<email>)"
+    r"[\w.%+\-](?<![\w.%+\-].)[\w.%+\-]*@[\w\-]+(?:\.[\w\-]+)*"
+    r"\.[^\W\d_]{2,}(?!\w)(?P<email>)"
 )
 # Octets are checked in the replacement; a version such as 3.11.7 has only three parts.
 _IPV4 = r"[0-9](?<![A-Za-z0-9.].)[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?![A-Za-z0-9]|\.[0-9])(?P<ipv4>)"
@@ -142,6 +159,7 @@ _IPS = (
     rf"{_HEX}(?<![A-Za-z0-9:.].){_HEX}{{0,3}}:(?:{_H4}:){{0,6}}:(?:{_H4}(?::{_H4}){{0,6}})?{_V6_END}(?P<ipv6>)",
     rf":(?<![A-Za-z0-9:.]:):{_H4}(?::{_H4}){{0,6}}{_V6_END}(?P<ipv6_lead>)",
     rf"{_HEX}(?<![A-Za-z0-9:].){_HEX}(?::{_HEX}{{2}}){{5}}(?![A-Za-z0-9]|:[0-9A-Fa-f])(?P<mac>)",
+    rf"{_HEX}(?<![A-Za-z0-9\-].){_HEX}(?:-{_HEX}{{2}}){{5}}(?![A-Za-z0-9]|-[0-9A-Fa-f])(?P<mac_dash>)",
     _IPV4,
 )
 # A path starts a token: it may follow anything but a character that continues a word or a
@@ -155,11 +173,24 @@ _PATH_STARTS = (
     rf"~(?<!{_NOT_PRE}~)(?=[/A-Za-z_])",  # ~/x, ~user, ~user/x; not ~16GB
     rf"[A-Za-z](?<!{_NOT_PRE}.):[\\/]",  # C:\Users\u, D:/data
     rf"\\(?<!{_NOT_PRE}\\)\\+(?=[A-Za-z0-9_.$\-])",  # \\server\share (and its repr \\\\server)
+    r"/(?<![:A-Za-z0-9_.\-/\\~%@]/)/(?=[A-Za-z0-9_.$\-])",  # //server/share
+)
+# A home folder may hold spaces (``C:\\Users\\John Smith\\x``, ``/Users/John Smith/x``): up to
+# four words, when a separator follows them.
+_SEGMENT = r"[^\\/\s'\"`<>|:,;]+"
+_HOME_PATH = (
+    rf"(?:[A-Za-z](?<!{_NOT_PRE}.):[\\/]|/(?<!{_NOT_PRE}/))(?:[Uu]sers|home|Documents and Settings)[\\/]"
+    rf"{_SEGMENT}(?: {_SEGMENT}){{1,3}}(?=[\\/])[^\s'\"`<>|,;]*(?P<hpath>)"
 )
 _PATHS = tuple(rf"{start}[^\s'\"`<>|,;]*(?P<path_{i}>)" for i, start in enumerate(_PATH_STARTS))
 # Inside quotes a path may contain spaces ('/home/alice/My Documents/x.txt').
 _QUOTED_PATH = rf"['\"`](?:{'|'.join(_PATH_STARTS)})[^'\"`\n]*(?=['\"`])(?P<qpath>)"
 
+# Webhook URLs carry their credential in the path: the whole URL goes, at every level.
+_WEBHOOK = (
+    rf"{_SCHEME}(?:hooks\.slack\.com/|discord(?:app)?\.com/api/webhooks/|[A-Za-z0-9.\-]*webhook\.office\.com/"
+    r"|hooks\.zapier\.com/|chat\.googleapis\.com/v1/spaces/)[^\s'\"`<>]*(?P<webhook>)"
+)
 _SECRET_SHAPES = (_JWT, *_TOKENS, _BEARER, _BASIC)
 # Gates: every alternative starts with a literal character, so the engine first jumps from
 # one candidate character to the next in a tight loop (most characters of ordinary text are
@@ -169,6 +200,10 @@ _SECRET_GATES = (
     r"-----BEGIN", r"J(?<=eyJ)", r"_(?<=hf_)", r"_(?<=api_)org_", r"-(?<=sk-)",
     r"_(?<=gh[pousr]_)", r"_(?<=github_)pat_", r"_(?<=wandb_)v1_", r"K(?<=AK)IA", r"S(?<=AS)IA",
     r"Bearer[ \t]", r"bearer[ \t]", r"Basic[ \t]", r"basic[ \t]",
+    r"xox[abposr]-", r"xapp-", r"k_live_", r"k_test_", r"whsec_", r"pypi-AgE", r"npm_",
+    r"-(?<=gl[a-z]{2}-)", r"-(?<=gl[a-z]{3}-)", r"-(?<=gl[a-z]{4}-)", r"-(?<=glagent-)", r"GR1348941",
+    r"AIza", r"ya29\.", r"gsk_", r"xai-", r"r8_", r"dop_v1_", r"dapi", r"SG\.",
+    r"://(?=hooks\.slack|discord|[A-Za-z0-9.\-]*webhook\.office|hooks\.zapier|chat\.googleapis)",
 )  # fmt: skip
 _PERSONAL_GATES = (
     r"@",
@@ -179,11 +214,14 @@ _PERSONAL_GATES = (
     r"\.(?<=[0-9]\.)[0-9]{1,3}\.[0-9]{1,3}\.[0-9]",  # IPv4
     r"::",  # compressed IPv6
     rf":{_H4}:{_H4}:{_H4}:",  # full IPv6, MAC
+    rf"-{_HEX}{{2}}-{_HEX}{{2}}-{_HEX}{{2}}-",  # MAC written with dashes
 )
 # Order matters only between alternatives that can start at the same character.
 _SHAPES = {
-    False: re.compile("|".join((_URL_CRED, *_SECRET_SHAPES))),
-    True: re.compile("|".join((_URL, _EMAIL, _QUOTED_PATH, *_PATHS, *_IPS, *_SECRET_SHAPES))),
+    False: re.compile("|".join((_WEBHOOK, _URL_CRED, *_SECRET_SHAPES))),
+    True: re.compile(
+        "|".join((_WEBHOOK, _URL, _EMAIL, _HOME_PATH, _QUOTED_PATH, *_PATHS, *_IPS, *_SECRET_SHAPES))
+    ),
 }
 # A PEM block spans lines and spaces, so it goes first, on its own: no shorter match that
 # starts earlier (a path "/-----BEGIN") may cut it in two.
@@ -209,7 +247,7 @@ _SEPARATOR = re.compile(r"[:=]")
 _KEY_BEFORE_REVERSED = re.compile(rf"[ \t]*[\"']?\\?({_KEYCH}+)(?:[ \t]+({_KEYCH}+))?")
 _VALUE = re.compile(
     r"[ \t]*(?:"
-    r"(?P<done>(?:(?i:bearer|basic|token|digest)[ \t]+)?\\?[\"']?\[REDACTED\])"  # SHAPES did it
+    r"(?P<done>(?:(?i:bearer|basic|token|digest)[ \t]+)?\\?[\"']?\[REDACTED(?::[a-z]+)?\])"  # SHAPES did it
     r"|(?P<quoted>\"[^\"\n]*\"|'[^'\n]*')"
     r"|(?P<escaped>\\\"[^\"\n]*?\\\"|\\'[^'\n]*?\\')"  # \"value\" inside a JSON string
     r"|(?:(?i:bearer|basic|token|digest)[ \t]+)?[^\s,;&'\"`<>(){}\]]+"
@@ -255,16 +293,20 @@ _SECRETS_ONLY = Level.SECRETS_ONLY
 _Handler = Callable[[re.Match[str], bool, "RedactionCounter | None"], str]
 
 
-def _redacted(counter: RedactionCounter | None) -> str:
+def _redacted(counter: RedactionCounter | None, reason: str = "secret") -> str:
     if counter is not None:
         counter.add()
-    return REDACTED
+    return marker(reason)
+
+
+def _ends_with_marker(text: str) -> bool:
+    return text.endswith("]") and MARKER.search(text[-20:]) is not None
 
 
 def _split_trailing(token: str) -> tuple[str, str]:
     """``/home/u/x.txt).`` -> (``/home/u/x.txt``, ``).``): sentence punctuation stays visible."""
     core = token.rstrip(_TRAILING_PUNCTUATION)
-    if token[len(core) : len(core) + 1] == "]" and (core + "]").endswith(REDACTED):
+    if token[len(core) : len(core) + 1] == "]" and _ends_with_marker(core + "]"):
         core += "]"  # the marker's own bracket, from an earlier pass
     if not core:
         return token, ""
@@ -275,19 +317,27 @@ def _whole(m: re.Match[str], strict: bool, counter: RedactionCounter | None) -> 
     return _redacted(counter)
 
 
+def _address(m: re.Match[str], strict: bool, counter: RedactionCounter | None) -> str:
+    return _redacted(counter, "address")
+
+
+def _email(m: re.Match[str], strict: bool, counter: RedactionCounter | None) -> str:
+    return _redacted(counter, "email")
+
+
 def _path(m: re.Match[str], strict: bool, counter: RedactionCounter | None) -> str:
     _core, trailing = _split_trailing(m.group(0))
-    return _redacted(counter) + trailing
+    return _redacted(counter, "path") + trailing
 
 
 def _quoted_path(m: re.Match[str], strict: bool, counter: RedactionCounter | None) -> str:
-    return m.group(0)[0] + _redacted(counter)
+    return m.group(0)[0] + _redacted(counter, "path")
 
 
 def _ipv4(m: re.Match[str], strict: bool, counter: RedactionCounter | None) -> str:
     text = m.group(0)
     if all(int(octet) <= 255 for octet in text.split(".")):
-        return _redacted(counter)
+        return _redacted(counter, "address")
     return text  # digits and dots only: nothing else to find inside
 
 
@@ -306,13 +356,23 @@ def _url(m: re.Match[str], strict: bool, counter: RedactionCounter | None) -> st
     parts = [m.string[m.start() : m.start("u_auth")]]
     userinfo, at, hostport = auth.rpartition("@")
     if at:
-        parts.append((userinfo if userinfo == REDACTED else _redacted(counter)) + "@")
-    parts.append(_scrub(hostport, strict, counter))  # no "/" inside: no URL, one level deep
-    if len(rest) > 1 and rest[1:] != REDACTED:
-        rest = rest[0] + _redacted(counter)
+        parts.append((userinfo if MARKER.fullmatch(userinfo) else _redacted(counter)) + "@")
+    host, colon, port = hostport.partition(":")
+    if not host or _public_host(host.lower()) or MARKER.match(hostport):
+        parts.append(hostport)
+    else:  # an internal or private host name, an IP, a cloud name that embeds an IP
+        parts.append(_redacted(counter, "host") + colon + (port if port.isdigit() else ""))
+    if len(rest) > 1 and not MARKER.fullmatch(rest[1:]):
+        rest = rest[0] + _redacted(counter, "path")
     parts.append(rest)
     parts.append(trailing)
     return "".join(parts)
+
+
+def _public_host(host: str) -> bool:
+    from otel_axolotl.privacy.vocabulary import vocabulary
+
+    return host in vocabulary().hosts
 
 
 def _bearer(m: re.Match[str], strict: bool, counter: RedactionCounter | None) -> str:
@@ -386,7 +446,7 @@ def _keyed(text: str, counter: RedactionCounter | None) -> str:
 
         def flag(m: re.Match[str]) -> str:
             value = m.group("flag_val")
-            if value.strip("'\"") == REDACTED or not _secret_key(m.group("flag").lstrip("-")):
+            if MARKER.fullmatch(value.strip("'\"")) or not _secret_key(m.group("flag").lstrip("-")):
                 return m.group(0)
             return m.string[m.start() : m.start("flag_val")] + _redact_value(value, counter)
 
@@ -401,13 +461,16 @@ _HANDLERS: dict[str | None, _Handler] = {
     "bearer": _bearer,
     "basic": _basic,
     "jwt": _whole,
-    "email": _whole,
+    "webhook": _whole,
+    "email": _email,
     "ipv4": _ipv4,
-    "ipv6_full": _whole,
-    "ipv6": _whole,
-    "ipv6_lead": _whole,
-    "mac": _whole,
+    "ipv6_full": _address,
+    "ipv6": _address,
+    "ipv6_lead": _address,
+    "mac": _address,
+    "mac_dash": _address,
     "qpath": _quoted_path,
+    "hpath": _path,
     **{f"path_{i}": _path for i in range(len(_PATH_STARTS))},
     **dict.fromkeys(re.findall(r"\(\?P<(t_\w+)>\)", "".join(_TOKENS)), _whole),
 }
@@ -416,9 +479,8 @@ _HANDLERS: dict[str | None, _Handler] = {
 def _scrub(text: str, strict: bool, counter: RedactionCounter | None) -> str:
     if len(text) < _SHORT_LIMIT and text.isidentifier():
         return text  # "cosine", "adamw_torch", "bf16": no rule can match (see _SHORT_LIMIT)
-    if _ANY_GATE[strict].search(text) is None and (
-        len(text) < _HEX40_LEN or _HEX40_GATE.search(text) is None
-    ):
+    candidate = _CANDIDATE.search(text)
+    if candidate is None and _ANY_GATE[strict].search(text) is None:
         return text
     if "-----BEGIN" in text:
         text = _PEM_BLOCK.sub(lambda m: _redacted(counter), text)
@@ -430,17 +492,20 @@ def _scrub(text: str, strict: bool, counter: RedactionCounter | None) -> str:
             return _HANDLERS[m.lastgroup](m, strict, counter)
 
         text = _SHAPES[strict].sub(replace, text)
+    if candidate is not None:  # a long token: the maintained detector, entropy, base64 (detector.py)
+        text = redact_secret_tokens(text, counter)
     if _KEYED_GATE.search(text) is None:
         return text
     return _keyed(text, counter)
 
 
 def scrub_text(text: str, level: Level = Level.STRICT, counter: RedactionCounter | None = None) -> str:
-    """Replace every secret (and, at STRICT, every personal value) in ``text`` with REDACTED.
+    """Replace every secret (and, at STRICT, every personal value) in ``text`` with a marker.
 
-    Whole tokens go: ``token=hf_abc...`` becomes ``token=[REDACTED]``, ``/home/alice/x.json``
-    becomes ``[REDACTED]``, ``https://u:p@host/x`` becomes ``https://[REDACTED]@host/[REDACTED]``
-    (STRICT) or ``https://[REDACTED]@host/x`` (SECRETS_ONLY). Each replacement adds one to
+    Whole tokens go: ``token=hf_abc...`` becomes ``token=[REDACTED:secret]``, ``/home/alice/x.json``
+    becomes ``[REDACTED:path]``, ``https://u:p@db.corp/x`` becomes
+    ``https://[REDACTED:secret]@[REDACTED:host]/[REDACTED:path]`` (STRICT) or
+    ``https://[REDACTED:secret]@db.corp/x`` (SECRETS_ONLY). Each replacement adds one to
     ``counter``. Non-str input is returned unchanged; an unknown level counts as STRICT.
     The result is stable: scrubbing it again changes nothing.
     """

@@ -22,7 +22,8 @@ from typing import Any
 
 import yaml
 
-from otel_axolotl.privacy.values import REDACTED, Level, RedactionCounter, scrub_text
+from otel_axolotl.privacy.markers import MARKER, marker
+from otel_axolotl.privacy.values import Level, RedactionCounter, scrub_text
 
 __all__ = ["EXPECTED_FORMAT", "Whitelist"]
 
@@ -96,16 +97,24 @@ class Whitelist:
         """What may be reported of a model or dataset name at ``level``.
 
         Whitelisted: kept (only the secret rules run on it, so no token can ride along in a
-        public-looking name). Otherwise STRICT gives REDACTED (counted) and SECRETS_ONLY gives
+        public-looking name). Otherwise STRICT gives ``[REDACTED:model]`` (``:path``, ``:secret``
+        ... when the value has that shape; counted) and SECRETS_ONLY gives
         the name with secrets removed. An unknown level counts as STRICT.
         """
         if self.is_whitelisted(value):
             return scrub_text(value, Level.SECRETS_ONLY, counter)
         if level == Level.SECRETS_ONLY:
             return scrub_text(value if isinstance(value, str) else str(value), Level.SECRETS_ONLY, counter)
+        text = value if isinstance(value, str) else str(value)
+        shaped = scrub_text(text, Level.STRICT)
+        reason = "model"
+        if MARKER.fullmatch(shaped) and shaped != marker("text"):
+            reason = shaped[len("[REDACTED:") : -1]  # a path, a secret, an address ...
+        elif _REPO_ID.fullmatch(text) is None and ("/" in text or "\\" in text):
+            reason = "path"
         if counter is not None:
             counter.add()
-        return REDACTED
+        return marker(reason)
 
     def __len__(self) -> int:
         return len(self._orgs)

@@ -6,8 +6,14 @@ import traceback
 
 import pytest
 
-from otel_axolotl.privacy.stacktrace import sanitize_stack_trace
-from otel_axolotl.privacy.values import REDACTED, Level, RedactionCounter
+from otel_axolotl.privacy.stacktrace import sanitize_stack_trace as _sanitize
+from otel_axolotl.privacy.values import Level, RedactionCounter
+from tests.privacy._plain import REDACTED, plain
+
+
+def sanitize_stack_trace(*args, **kwargs):  # type: ignore[no-untyped-def]
+    return plain(_sanitize(*args, **kwargs))
+
 
 # Axolotl's fixtures (tests/telemetry/test_errors.py), typed out from the described paths.
 
@@ -129,12 +135,18 @@ def test_sanitize_dist_packages() -> None:
 
 
 def test_sanitize_project_paths() -> None:
+    # The user's own frames: at strict file and function become markers, and at every level
+    # their source lines do (issue 13); secrets-only keeps the bare file names.
     out = sanitize_stack_trace(PROJECT)
     assert "/home/user/projects" not in out
-    assert "run.py" in out
-    assert "cli.py" in out
-    assert "app.py" in out
+    assert "run.py" not in out and 'File "[REDACTED]", line 25, in [REDACTED]' in out
     assert "ValueError: Configuration missing" in out
+    kept = sanitize_stack_trace(PROJECT, Level.SECRETS_ONLY)
+    assert "/home/user/projects" not in kept
+    assert "run.py" in kept
+    assert "cli.py" in kept
+    assert "app.py" in kept
+    assert "ValueError: Configuration missing" in kept
 
 
 @pytest.mark.parametrize("level", [Level.STRICT, Level.SECRETS_ONLY])
@@ -143,26 +155,36 @@ def test_frames_are_reduced_at_every_level_and_nothing_is_redacted_in_the_fixtur
     level: Level, trace: str
 ) -> None:
     out = sanitize_stack_trace(trace, level)
-    assert "user" not in out and "name\\" not in out and REDACTED not in out
+    assert "user" not in out and "name\\" not in out
+    assert REDACTED not in out or trace is PROJECT  # PROJECT is user code: its frames lose their source
     assert out.count('File "') == trace.count('File "')
 
 
 def test_own_and_host_library_frames_stay_package_relative() -> None:
+    import os
+
+    import otel_axolotl
+
+    real = os.path.join(os.path.dirname(otel_axolotl.__file__), "privacy", "stage.py")
     trace = (
-        '  File "/home/alice/src/otel-axolotl/otel_axolotl/privacy/stage.py", line 1, in f\n'
-        '  File "/home/alice/axolotl-fork/src/axolotl/cli/train.py", line 2, in g\n'
+        f'  File "{real}", line 1, in f\n'
+        '  File "/home/alice/src/otel-axolotl/otel_axolotl/privacy/stage.py", line 2, in g\n'
         '  File "/home/alice/axolotl_runs/train.py", line 3, in h\n'
         '  File "/home/alice/.venv/lib/python3.11/site-packages/axolotl/train.py", line 4, in i\n'
         '  File "<frozen runpy>", line 198, in _run_module_as_main\n'
         '  File "<string>", line 1, in <module>\n'
     )
     out = sanitize_stack_trace(trace)
-    assert 'File "otel_axolotl/privacy/stage.py"' in out
-    assert 'File "axolotl/cli/train.py"' in out
-    assert 'File "train.py", line 3' in out
+    assert 'File "otel_axolotl/privacy/stage.py", line 1, in f' in out  # the SDK really imported
+    # A user's folder that merely shares the package's name is user code (issue 13).
+    assert 'File "[REDACTED]", line 2, in [REDACTED]' in out
+    assert 'File "[REDACTED]", line 3, in [REDACTED]' in out
     assert 'File "site-packages/axolotl/train.py"' in out
-    assert 'File "<frozen runpy>"' in out and 'File "<string>"' in out
+    assert 'File "<frozen runpy>"' in out and 'File "[REDACTED]", line 1' in out
     assert "alice" not in out
+    kept = sanitize_stack_trace(trace, Level.SECRETS_ONLY)
+    assert 'File "stage.py", line 2, in g' in kept and 'File "train.py", line 3' in kept
+    assert 'File "<string>"' in kept and "alice" not in kept
 
 
 def test_message_and_source_lines_are_scrubbed() -> None:
@@ -177,11 +199,12 @@ def test_message_and_source_lines_are_scrubbed() -> None:
     strict = sanitize_stack_trace(trace)
     assert "alice" not in strict and token not in strict and "10.0.0.7" not in strict
     assert "No such file or directory: '[REDACTED]'" in strict
-    assert 'open("[REDACTED]")' in strict
+    assert "\n    [REDACTED]\n" in strict  # the user's source line, whole
 
     counter = RedactionCounter()
     secrets_only = sanitize_stack_trace(trace, Level.SECRETS_ONLY, counter)
-    assert token not in secrets_only and counter.count == 1
+    assert token not in secrets_only and counter.count == 2  # the token and the source line
+    assert "open(" not in secrets_only
     assert 'File "run.py"' in secrets_only  # frames reduced at every level
     assert "'/home/alice/data.json'" in secrets_only  # the message keeps paths at secrets-only
 
@@ -195,8 +218,10 @@ def test_a_real_traceback() -> None:
     except FileNotFoundError as exc:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     out = sanitize_stack_trace(text)
-    assert 'File "test_stacktrace.py"' in out
+    assert 'File "test_stacktrace.py"' not in out  # this test file is user code
     assert "alice" not in out and "/work" not in out and "FileNotFoundError: [REDACTED]" in out
+    kept = sanitize_stack_trace(text, Level.SECRETS_ONLY)
+    assert 'File "test_stacktrace.py"' in kept and "raise FileNotFoundError" not in kept
 
 
 def test_degenerate_input() -> None:

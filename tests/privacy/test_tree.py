@@ -10,9 +10,16 @@ from typing import Any
 
 import pytest
 
-from otel_axolotl.privacy.tree import MAX_DEPTH, scrub_tree
-from otel_axolotl.privacy.values import REDACTED, Level, RedactionCounter
+from otel_axolotl.privacy.tree import MAX_DEPTH
+from otel_axolotl.privacy.tree import scrub_tree as _scrub_tree
+from otel_axolotl.privacy.values import Level, RedactionCounter
 from otel_axolotl.privacy.whitelist import Whitelist
+from tests.privacy._plain import REDACTED, plain
+
+
+def scrub_tree(*args, **kwargs):  # type: ignore[no-untyped-def]
+    return plain(_scrub_tree(*args, **kwargs))
+
 
 STRICT = Level.STRICT
 SECRETS_ONLY = Level.SECRETS_ONLY
@@ -220,7 +227,9 @@ def test_key_argument_selects_the_rule_for_a_bare_value(wl: Whitelist) -> None:
     assert scrub("alice/x", wl, _key="base_model") == REDACTED
     assert scrub("meta-llama/x", wl, _key="base_model") == "meta-llama/x"
     assert scrub("relative/dir", wl, _key="output_dir") == REDACTED
-    assert scrub("relative/dir", wl, _key="notes") == "relative/dir"
+    # Strict is fail-closed on values: a relative path may hold a user name (issue 13).
+    assert scrub("relative/dir", wl, _key="notes") == REDACTED
+    assert scrub("relative/dir", wl, SECRETS_ONLY, _key="notes") == "relative/dir"
     assert scrub(["a", 1], wl, _key="api_key") == [REDACTED, REDACTED]
     assert scrub("cosine", wl) == "cosine"
     assert scrub(None, wl) is None

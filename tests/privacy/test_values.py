@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otel_axolotl.privacy import values
-from otel_axolotl.privacy.values import REDACTED, Level, RedactionCounter, scrub_text
+from otel_axolotl.privacy.values import Level, RedactionCounter
+from otel_axolotl.privacy.values import scrub_text as _scrub_text
+from tests.privacy._plain import REDACTED, plain
+
+
+def scrub_text(*args, **kwargs):  # type: ignore[no-untyped-def]
+    return plain(_scrub_text(*args, **kwargs))
+
 
 STRICT = Level.STRICT
 SECRETS_ONLY = Level.SECRETS_ONLY
@@ -51,7 +58,7 @@ PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7\nabcDEF123\n-----END R
         ("Authorization: Bearer abcdef123456", "Authorization: Bearer [REDACTED]"),
         ("curl -H 'Authorization: Basic dXNlcjpwYXNz'", "curl -H 'Authorization: Basic [REDACTED]'"),
         ("Basic dXNlcjpwYXNz", "Basic [REDACTED]"),
-        ("https://alice:s3cret@example.com", "https://[REDACTED]@example.com"),
+        ("https://alice:s3cret@github.com", "https://[REDACTED]@github.com"),
         ("git+https://ghtoken@github.com", "git+https://[REDACTED]@github.com"),
         ('{"hf_token": "abc", "lr": 1}', '{"hf_token": "[REDACTED]", "lr": 1}'),
         ("{'api_key': 'zzz'}", "{'api_key': '[REDACTED]'}"),
@@ -65,7 +72,7 @@ PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7\nabcDEF123\n-----END R
         ("--password hunter2 --lr 1", "--password [REDACTED] --lr 1"),
         ('{\\"hf_token\\": \\"abc\\"}', '{\\"hf_token\\": \\"[REDACTED]\\"}'),  # JSON in a string
         ("API Key: abc123 ok", "API Key: [REDACTED] ok"),  # two-word key
-        ("x=1https://u:pw@h.org", "x=1https://[REDACTED]@h.org"),  # glued scheme
+        ("x=1https://u:pw@hf.co", "x=1https://[REDACTED]@hf.co"),  # glued scheme
         (f"id:1{JWT}", "id:1[REDACTED]"),  # glued JWT
         (f"model-{OPENAI}", "model-[REDACTED]"),
         ("Session ID = 42a", "Session ID = [REDACTED]"),
@@ -105,7 +112,11 @@ def test_lookalikes_survive(level: Level, text: str) -> None:
 
 def test_url_credentials_keep_scheme_and_host() -> None:
     assert scrub_text("https://u:p@ss@host.org/x", SECRETS_ONLY) == "https://[REDACTED]@host.org/x"
-    assert scrub_text("https://u:p@host.org/repo.git", STRICT) == "https://[REDACTED]@host.org/[REDACTED]"
+    assert scrub_text("https://u:p@github.com/repo.git", STRICT) == "https://[REDACTED]@github.com/[REDACTED]"
+    # At strict a host that is not a public one goes too (it names a company's or a home network).
+    assert _scrub_text("https://u:p@host.org/repo.git", STRICT) == (
+        "https://[REDACTED:secret]@[REDACTED:host]/[REDACTED:path]"
+    )
 
 
 def test_authorization_header_value_is_removed_whatever_the_scheme() -> None:

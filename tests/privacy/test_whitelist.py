@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_axolotl.privacy.values import REDACTED, Level, RedactionCounter
+from otel_axolotl.privacy.markers import marker
+from otel_axolotl.privacy.values import Level, RedactionCounter
 from otel_axolotl.privacy.whitelist import EXPECTED_FORMAT, Whitelist
 
 # The 39 organisations of Axolotl's whitelist.yaml (newest version), in its order.
@@ -86,19 +87,20 @@ def test_filter_name(packaged: Whitelist) -> None:
         packaged.filter_name("meta-llama/Llama-3-8B", Level.SECRETS_ONLY, counter) == "meta-llama/Llama-3-8B"
     )
     assert counter.count == 0
-    assert packaged.filter_name("alice/private-model", Level.STRICT, counter) == REDACTED
+    assert packaged.filter_name("alice/private-model", Level.STRICT, counter) == marker("model")
     assert counter.count == 1
     assert packaged.filter_name("alice/private-model", Level.SECRETS_ONLY, counter) == "alice/private-model"
     assert packaged.filter_name("/home/alice/m", Level.SECRETS_ONLY, counter) == "/home/alice/m"
     token = "hf_" + "x" * 34
-    assert packaged.filter_name(f"{token}/m", Level.SECRETS_ONLY, counter) == f"{REDACTED}/m"
-    assert packaged.filter_name("alice/private-model", "bogus", counter) == REDACTED  # type: ignore[arg-type]
+    assert packaged.filter_name(f"{token}/m", Level.SECRETS_ONLY, counter) == f"{marker('secret')}/m"
+    assert packaged.filter_name("alice/private-model", "bogus", counter) == marker("model")  # type: ignore[arg-type]
+    assert packaged.filter_name("/home/alice/models/x", Level.STRICT) == marker("path")
     assert counter.count == 3
 
 
 def test_whitelisted_name_still_loses_a_token(packaged: Whitelist) -> None:
     token = "hf_" + "Q" * 34
-    assert packaged.filter_name(f"meta-llama/{token}", Level.STRICT) == f"meta-llama/{REDACTED}"
+    assert packaged.filter_name(f"meta-llama/{token}", Level.STRICT) == f"meta-llama/{marker('secret')}"
 
 
 def test_load_a_file(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ if sys.argv[1] == "routed":
     with contextlib.suppress(KeyError):
         early_fail()
 else:  # restored
-    early.send_event(event_type="before-uninstrument", properties={"n": 1})
+    early.send_event(event_type="model-load", properties={"n": 1})
     raise_and_catch("before")
     from otel_axolotl.integrations.axolotl import AxolotlInstrumentor
 
@@ -128,7 +128,7 @@ else:  # restored
     result["send_errors_module"] = ax_errors.send_errors.__module__
     result["callback_class_after"] = type(ax_callbacks.TelemetryCallback()).__module__
     result["early_forwards_to_own"] = early.enabled is own.enabled  # Axolotl's False, not ours (True)
-    early.send_event(event_type="after-uninstrument", properties={"n": 2})  # to Axolotl's (disabled)
+    early.send_event(event_type="peft-config-load", properties={"n": 2})  # to Axolotl's (disabled)
     raise_and_catch("after")  # Axolotl's own send_errors: disabled, sends nothing
 
 otel_axolotl.shutdown()

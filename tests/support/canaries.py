@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import ipaddress
 import string
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,6 +30,7 @@ from hypothesis import strategies as st
 __all__ = [
     "BENIGN_KEYS",
     "BENIGN_VALUES",
+    "PERSONAL_KEYS",
     "WHITELISTED_MODELS",
     "Canary",
     "all_strings",
@@ -42,6 +44,7 @@ __all__ = [
     "personal_values",
     "secret_canaries",
     "secret_values",
+    "shape_personal_canaries",
 ]
 
 ALNUM = string.ascii_letters + string.digits
@@ -75,7 +78,8 @@ _WORDS = ("loss", "epoch", "step", "model", "the", "at", "warmup", "ok", "bf16",
 _SECRET_KEYS = (
     "hf_token", "HF_TOKEN", "password", "api_key", "OPENAI_API_KEY", "wandb_api_key",
     "client_secret", "access_token", "aws_secret_access_key", "private_key", "Authorization",
-    "cookie", "session_key", "credentials",
+    "cookie", "session_key", "credentials", "signing_key", "db_pass", "passcode", "sig",
+    "x-amz-signature", "AccountKey", "webhook_secret", "auth", "pwd",
 )  # fmt: skip
 _KV_VALUE = ALNUM + "_-.~+!*%^#"
 
@@ -131,6 +135,74 @@ def _tokens() -> st.SearchStrategy[Canary]:
                 lambda t: f"eyJ{t[0]}.eyJ{t[1]}.{t[2]}"
             ),
         ),
+        _provider_tokens(),
+    )
+
+
+def _random(seed_and_size: tuple[bytes, int], alphabet: str) -> str:
+    """A token that looks random (as real keys do) for any seed: SHA-256 stretched, in ``alphabet``."""
+    seed, size = seed_and_size
+    out = ""
+    block = seed
+    while len(out) < size:
+        block = hashlib.sha256(block).digest()
+        out += "".join(alphabet[b % len(alphabet)] for b in block)
+    token = out[:size]
+    if any(c.isdigit() for c in alphabet) and not any(c.isdigit() for c in token):
+        token = token[:-1] + "7"
+    if any(c.isupper() for c in alphabet) and not any(c.isupper() for c in token):
+        token = "Q" + token[1:]
+    return token
+
+
+@functools.cache
+def _provider_tokens() -> st.SearchStrategy[Canary]:
+    """Issue 13's families: provider keys no rule of the first pass knew, wrapped and random ones."""
+    lower_alnum = string.ascii_lowercase + string.digits
+    return st.one_of(
+        _whole(
+            "slack",
+            st.tuples(st.sampled_from("abposr"), _chars(string.digits, 10, 13), _chars(ALNUM, 24)).map(
+                lambda t: f"xox{t[0]}-{t[1]}-{t[1]}-{t[2]}"
+            ),
+        ),
+        _whole(
+            "stripe",
+            st.tuples(
+                st.sampled_from(("sk", "rk", "pk")), st.sampled_from(("live", "test")), _chars(ALNUM, 24, 99)
+            ).map(lambda t: f"{t[0]}_{t[1]}_{t[2]}"),
+        ),
+        _whole("pypi", _chars(B64URL, 70, 120).map(lambda s: "pypi-AgEIcHlwaS5vcmc" + s)),
+        _whole("npm", _chars(ALNUM, 36).map(lambda s: "npm_" + s)),
+        _whole(
+            "gitlab",
+            st.tuples(
+                st.sampled_from(("glpat", "gldt", "glrt", "glcbt", "glptt")), _chars(B64URL, 20, 40)
+            ).map(lambda t: f"{t[0]}-{t[1]}"),
+        ),
+        _whole("google_api", _chars(B64URL, 35).map(lambda s: "AIza" + s)),
+        _whole("groq", _chars(ALNUM, 52).map(lambda s: "gsk_" + s)),
+        _whole("anthropic", _chars(B64URL, 90, 100).map(lambda s: "sk-ant-api03-" + s)),
+        _whole("xai", _chars(ALNUM, 80).map(lambda s: "xai-" + s)),
+        _whole(
+            "sendgrid", st.tuples(_chars(B64URL, 22), _chars(B64URL, 43)).map(lambda t: f"SG.{t[0]}.{t[1]}")
+        ),
+        _whole("digitalocean", _chars(LOWER_HEX, 64).map(lambda s: "dop_v1_" + s)),
+        # A random key of no known family (Mistral, Cohere, a private service): by entropy. Drawn
+        # as a seed and spread by SHA-256, so shrinking cannot make it a run of zeros.
+        _whole(
+            "high_entropy",
+            st.tuples(st.binary(max_size=8), st.integers(32, 48)).map(lambda t: _random(t, ALNUM)),
+        ),
+        _whole(
+            "high_entropy_lower",
+            st.tuples(st.binary(max_size=8), st.integers(36, 48)).map(lambda t: _random(t, lower_alnum)),
+        ),
+        # A token wrapped in base64 (a Kubernetes secret, a basic-auth-like header).
+        _whole(
+            "base64_token",
+            _chars(ALNUM, 34).map(lambda s: base64.b64encode(f"hf_{s}".encode()).decode()),
+        ),
     )
 
 
@@ -166,8 +238,50 @@ def _contextual_secrets() -> st.SearchStrategy[Canary]:
             True,
         )
     )
+    azure = st.tuples(
+        st.just("mlstorageacct"), st.binary(max_size=8).map(lambda b: _random((b, 86), ALNUM + "+/") + "==")
+    ).map(
+        lambda t: Canary(
+            "azure",
+            f"DefaultEndpointsProtocol=https;AccountName={t[0]};AccountKey={t[1]};EndpointSuffix=core.windows.net",
+            (t[1][:40],),
+            True,
+        )
+    )
+    env_pair = st.tuples(
+        st.sampled_from(("DB_PASS", "SMTP_PASSWORD", "SIGNING_KEY", "MY_SERVICE_KEY", "PASSCODE", "X_SIG")),
+        secret_part,
+    ).map(lambda t: Canary("env_pair", f"{t[0]}={t[1]}", (t[1],), True))
+    query = st.tuples(
+        st.sampled_from(("?key=", "&sig=", "?X-Amz-Signature=", "&token=", "?api_key=", "?access_token=")),
+        secret_part,
+    ).map(lambda t: Canary("url_query", f"https://storage.example.org/b/o{t[0]}{t[1]}&v=1", (t[1],), True))
+    webhook = st.tuples(
+        st.sampled_from(
+            (
+                "https://hooks.slack.com/services/T{0}/B{0}/{1}",
+                "https://discord.com/api/webhooks/{0}/{1}",
+                "https://zqcorp.webhook.office.com/webhookb2/{0}/{1}",
+            )
+        ),
+        _chars(UPPER_ALNUM, 9, 11),
+        secret_part,
+    ).map(lambda t: Canary("webhook", t[0].format(t[1], t[2]), (t[2],), True))
+    flag_equals = st.tuples(st.sampled_from(("--api-key=", "--hf_token=", "--password=")), secret_part).map(
+        lambda t: Canary("flag_equals", f"{t[0]}{t[1]}", (t[1],), True)
+    )
     return st.one_of(
-        bearer, basic.map(lambda b: Canary("basic", f"Basic {b}", (b,), True)), url, key_value, flag, pem
+        bearer,
+        basic.map(lambda b: Canary("basic", f"Basic {b}", (b,), True)),
+        url,
+        key_value,
+        flag,
+        pem,
+        azure,
+        env_pair,
+        query,
+        webhook,
+        flag_equals,
     )
 
 
@@ -253,9 +367,70 @@ def _ipv6() -> st.SearchStrategy[Canary]:
 
 
 @functools.cache
+def _second_pass_personal() -> st.SearchStrategy[Canary]:
+    """Issue 13's personal kinds: host names, private model ids, relative and odd paths."""
+    octet = st.integers(0, 255)
+    node = st.tuples(_zq(3, 6), st.integers(1, 99)).map(lambda t: f"{t[0]}-node-{t[1]}")
+    return st.one_of(
+        node.map(lambda h: Canary("hostname", h, (h,), False)),
+        st.tuples(_zq(), st.sampled_from(("corp.internal", "lan", "cluster.local", "example.net"))).map(
+            lambda t: Canary("internal_host", f"{t[0]}.{t[1]}", (t[0],), False)
+        ),
+        st.tuples(_zq(), st.sampled_from(("corp.internal", "lan"))).map(
+            lambda t: Canary("internal_url", f"https://{t[0]}.{t[1]}:8443/api", (t[0],), False)
+        ),
+        st.tuples(_zq(), _zq()).map(lambda t: Canary("private_model", f"{t[0]}/{t[1]}", (t[0], t[1]), False)),
+        st.tuples(_zq(), _zq()).map(
+            lambda t: Canary("relative_user_path", f"{t[0]}/data/{t[1]}.jsonl", (t[0], t[1]), False)
+        ),
+        st.tuples(_zq(), _zq()).map(lambda t: Canary("relative_home", f"home/{t[0]}/{t[1]}", (t[0],), False)),
+        st.tuples(_zq(), st.sampled_from(("ü", "é", "ø", "用户"))).map(
+            lambda t: Canary("unicode_email", f"{t[0]}{t[1]}@exämple.de", (t[0],), False)
+        ),
+        st.lists(_chars(LOWER_HEX.upper(), 2), min_size=6, max_size=6).map(
+            lambda parts: Canary("mac_dash", "-".join(parts), ("-".join(parts),), False)
+        ),
+        st.tuples(octet, octet, octet, octet).map(
+            lambda t: Canary(
+                "cloud_host",
+                f"ip-{t[0]}-{t[1]}-{t[2]}-{t[3]}.ec2.internal",
+                (f"{t[0]}-{t[1]}-{t[2]}-{t[3]}",),
+                False,
+            )
+        ),
+        st.tuples(_zq(), _zq()).map(lambda t: Canary("unc_forward", f"//{t[0]}/{t[1]}", (t[0], t[1]), False)),
+        st.tuples(_zq(), _zq()).map(
+            lambda t: Canary(
+                "windows_space",
+                f"C:\\Users\\{t[0].title()} {t[1].title()}\\Desktop\\run.py",
+                (t[0].title(), t[1].title()),
+                False,
+            )
+        ),
+        _zq().map(lambda name: Canary("bare_name", name, (name,), False)),
+    )
+
+
+@functools.cache
 def personal_canaries() -> st.SearchStrategy[Canary]:
-    """E-mail addresses, home and other absolute paths, IPv4 and IPv6 addresses."""
-    return st.one_of(_email(), _paths(), _ipv4(), _ipv6())
+    """E-mail addresses, home, relative and other paths, IPv4, IPv6 and MAC addresses, host
+    names (plain, internal, cloud, in URLs), private model ids and bare user names."""
+    return st.one_of(_email(), _paths(), _ipv4(), _ipv6(), _second_pass_personal())
+
+
+SHAPE_FAMILIES = frozenset(
+    {"email", "ipv4", "ipv6", "mac_dash", "unc_forward", "windows_space", "unicode_email", "internal_url"}
+    | {"home", "macos_home", "root_home", "windows_home", "windows_forward", "tilde_user", "tilde", "var"}
+    | {"models", "drive", "unc"}
+)
+"""Personal kinds with a shape of their own: ``values.scrub_text`` at strict removes them. The
+others (host names, private model ids, relative paths, bare names) are removed only by the
+fail-closed layer (``strict.strict_text`` / ``strict_value``), which the stage applies."""
+
+
+@functools.cache
+def shape_personal_canaries() -> st.SearchStrategy[Canary]:
+    return personal_canaries().filter(lambda c: c.family in SHAPE_FAMILIES)
 
 
 @functools.cache
@@ -294,7 +469,7 @@ def canary_traceback(
 ) -> tuple[str, tuple[Canary, ...], tuple[str, ...]]:
     """A formatted traceback whose frame paths live under a personal home directory and
     whose message carries canaries. Returns (text, canaries, kept) where ``kept`` are the
-    package-relative frame paths that must survive."""
+    package-relative frame paths that must survive at every level."""
     user = draw(_zq())
     home = draw(
         st.sampled_from(
@@ -316,7 +491,9 @@ def canary_traceback(
         lines.append("    return fn(*args, **kwargs)")
     lines.append(f"RuntimeError: {message}")
     personal = Canary("home_user", user, (user,), False)
-    return "\n".join(lines) + "\n", (*planted, personal), tuple(kept for _path, kept in chosen)
+    # The user's own frame (train.py) is kept only as a bare name, and only at secrets-only.
+    package_frames = tuple(kept for _path, kept in chosen if kept.startswith("site-packages/"))
+    return "\n".join(lines) + "\n", (*planted, personal), package_frames
 
 
 @functools.cache
@@ -370,13 +547,22 @@ def canary_config(
     for number, canary in enumerate(planted):
         target = draw(st.sampled_from(list(_containers(config))))
         text = draw(st.one_of(st.just(canary.text), embedded(canary.text)))
-        if isinstance(target, list):
+        if isinstance(target, list) and canary.family == "flag":  # an argv: ["--hf_token", "..."]
+            at = draw(st.integers(0, len(target)))
+            target[at:at] = canary.text.split(" ", 1)
+        elif isinstance(target, list):
             target.insert(draw(st.integers(0, len(target))), text)
         elif draw(st.booleans()):
             target[canary.text] = draw(_leaves)
+        elif not canary.secret and draw(st.booleans()):  # a person under a plain key
+            target[draw(st.sampled_from(PERSONAL_KEYS))] = canary.text
         else:
             target[f"{draw(_RANDOM_KEYS)}_{number}"] = text
     return config, tuple(needle for canary in planted for needle in canary.needles)
+
+
+PERSONAL_KEYS: tuple[str, ...] = ("username", "hostname", "host", "user", "node_name", "owner", "notes")
+"""Plain keys a user or host name sits under in real configs."""
 
 
 def all_strings(value: Any) -> Iterator[str]:
