@@ -36,6 +36,8 @@ class Destination:
     recipient: str | None = None
     """Who receives it (``spool_layout.recipient_id``, a hash): the spool replays only to the same
     recipient. None: not spooled."""
+    product_id: str | None = None
+    """PostHog: this run's random product id (``distinct_id``), also stamped on what is spooled."""
 
 
 def otlp(settings: _s.Settings) -> Destination | None:
@@ -153,9 +155,10 @@ def posthog(
 
     from .spool_layout import posthog_recipient
 
+    product_id = distinct_id or uuid.uuid4().hex
     options: dict[str, Any] = {
         "api_key": api_key,
-        "distinct_id": distinct_id or uuid.uuid4().hex,
+        "distinct_id": product_id,
         "resource_attributes": False,
         "trace_context": False,
     }
@@ -171,6 +174,7 @@ def posthog(
         log_exporter=PostHogLogExporter(**options),
         product_analytics=True,
         recipient=posthog_recipient(settings.posthog_host, api_key),
+        product_id=product_id,
     )
 
 

@@ -133,7 +133,6 @@ class Pipeline:
         spool: SpoolConfig | None = None,
     ) -> None:
         scrubbers = {(level, False): Scrubber(level, whitelist) for level in Level}
-        scrubbers[Level.STRICT, True] = Scrubber(Level.STRICT, whitelist, product_analytics=True)
         self.destinations = list(destinations)
         self.spool_config = SpoolConfig(enabled=False) if spool is None else spool
         self.forked = False
@@ -149,8 +148,10 @@ class Pipeline:
         self.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         readers = []
         for dest in self.destinations:
-            scrubber = (
-                scrubbers[Level.STRICT, True] if dest.product_analytics else scrubbers[dest.level, False]
+            scrubber = (  # one product destination (PostHog) per pipeline: its own scrubber and id
+                Scrubber(Level.STRICT, whitelist, product_analytics=True, product_id=dest.product_id)
+                if dest.product_analytics
+                else scrubbers[dest.level, False]
             )
             kept = self._spool(dest)
             if dest.span_exporter is not None:

@@ -179,6 +179,11 @@ def test_a_batch_in_flight_at_the_deadline_is_spooled_and_unspooled_if_it_arrive
     assert len({s["span_id"] for s in otlp_recorder.received.spans}) == len(otlp_recorder.received.spans) == 5
 
 
+def _product_id(manager: TelemetryManager) -> str | None:
+    """The random PostHog product id of a manager's PostHog destination."""
+    return next(d.product_id for d in manager._pipeline.destinations if d.product_analytics)
+
+
 def _consent(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
     monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "0")
     monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_API_KEY", "phc_test_project_key")
@@ -217,11 +222,11 @@ def test_posthog_refused_spools_scrubbed_events_and_the_next_start_delivers_them
     assert len(events) == 9 and len({e["uuid"] for e in events}) == 9, "no duplicates"
     names = sorted(e["event"] for e in events)
     assert names == sorted(["axolotl.epoch"] * 3 + ["axolotl.run"] + ["train-progress"] * 5)
-    # One random product id, never the run's trace id (issue 13 item 5). Which run's id a
-    # replayed file carries is for the spool's recipient binding (issue 13 item 4) to decide:
-    # today the replaying exporter stamps its own.
+    # One random product id, never the run's trace id (issue 13 item 5), and the id of the run
+    # that recorded them, not of the run that replayed them: two runs are never linked.
     (product_id,) = {e["distinct_id"] for e in events}
     assert product_id != first.run_id
+    assert product_id == _product_id(first) and product_id != _product_id(second)
     sent = json.dumps([r.body for r in posthog_server.requests])
     assert not any(c in sent for c in CANARIES.values())
     assert _spooled("posthog") == []

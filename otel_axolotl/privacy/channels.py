@@ -44,6 +44,9 @@ __all__ = [
     "value",
 ]
 
+PRODUCT_ID_ATTRIBUTE = "posthog.distinct_id"
+"""Where the product scrubber puts the run's random product id (the PostHog exporter's
+``DISTINCT_ID_ATTRIBUTE``: replayed data keeps the id it was recorded under)."""
 PRODUCT_RESOURCE_KEYS: frozenset[str] = frozenset(
     {
         sc.ATTR_SERVICE_VERSION,

@@ -71,7 +71,14 @@ class _Count:
 class Scrubber:
     """One privacy level's rules, applied to attributes, text, resources, spans and records."""
 
-    def __init__(self, level: Level, whitelist: Whitelist, *, product_analytics: bool = False) -> None:
+    def __init__(
+        self,
+        level: Level,
+        whitelist: Whitelist,
+        *,
+        product_analytics: bool = False,
+        product_id: str | None = None,
+    ) -> None:
         self.level = Level(level)
         self.whitelist = whitelist
         self._strict = self.level is Level.STRICT
@@ -79,6 +86,9 @@ class Scrubber:
         """Product analytics (PostHog): strict, and only the SDK's own resource facts."""
         if product_analytics:
             self.level, self._strict = Level.STRICT, True
+        self.product_id = product_id if product_analytics else None
+        """The run's random product id, stamped on the product resource (``posthog.distinct_id``)
+        so what is spooled for PostHog is sent later under this run's id, never another's."""
         self._resources: dict[int, tuple[Resource, Resource]] = {}
         self._privacy: dict[str, str | None] = {}  # key -> privacy class, bounded
         self._values: dict[tuple[str, str], tuple[str, int]] = {}  # (key, value) -> judged, bounded
@@ -201,7 +211,10 @@ class Scrubber:
         attributes: Mapping[str, Any] = resource.attributes
         if self.product_analytics:
             attributes = {k: v for k, v in attributes.items() if k in channels.PRODUCT_RESOURCE_KEYS}
-        clean = Resource(self.attributes(attributes, counter), resource.schema_url)
+        scrubbed = self.attributes(attributes, counter)
+        if self.product_id:  # ours (uuid4 hex): set after scrubbing, never a user value
+            scrubbed = {**scrubbed, channels.PRODUCT_ID_ATTRIBUTE: self.product_id}
+        clean = Resource(scrubbed, resource.schema_url)
         self._resources[id(resource)] = (resource, clean)
         return clean
 

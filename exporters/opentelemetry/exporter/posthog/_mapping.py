@@ -4,7 +4,9 @@ Kept free of I/O and of the ``posthog`` package so that every rule below can be 
 with plain SDK objects, and so that the rules read in one place:
 
 * one finished span, or one log record that has an ``event_name``, becomes one event;
-* ``distinct_id`` is the exporter's (given, or random per exporter), never derived from the
+* ``distinct_id`` is the resource's ``posthog.distinct_id`` when it has one (data recorded
+  under another id and sent later keeps it), else the exporter's (given, or random per
+  exporter), never derived from the
   telemetry: a trace id is an id the user's own tracing backend holds, and product analytics
   must not be linkable to it;
 * the event ``uuid`` is derived from the telemetry's identity, so a retried export is
@@ -185,11 +187,22 @@ def datetime_from_ns(ns: int | None) -> datetime:
     return datetime.fromtimestamp(seconds, tz=timezone.utc) + timedelta(microseconds=rest // 1000)
 
 
+DISTINCT_ID_ATTRIBUTE = "posthog.distinct_id"
+"""A resource attribute that, when present, is the ``distinct_id`` of that resource's events
+(over the exporter's own): so data kept and sent later (a spool replayed by another process)
+arrives under the id it was recorded with, never under the sender's. Never a property."""
+
+
+def _distinct_id(resource: Resource | None, options: MappingOptions) -> str:
+    value = resource.attributes.get(DISTINCT_ID_ATTRIBUTE) if resource is not None else None
+    return value if isinstance(value, str) and value else options.distinct_id
+
+
 def _base_properties(resource: Resource | None, options: MappingOptions) -> dict[str, Any]:
     # Opt-in only; the pipeline in front of the exporter has already scrubbed the resource.
     if resource is None or not options.resource_attributes:
         return {}
-    return {str(k): json_value(v) for k, v in resource.attributes.items()}
+    return {str(k): json_value(v) for k, v in resource.attributes.items() if k != DISTINCT_ID_ATTRIBUTE}
 
 
 def _add_trace_context(properties: dict[str, Any], trace_id: str | None, span_id: str | None) -> None:
@@ -231,7 +244,7 @@ def span_to_event(span: ReadableSpan, options: MappingOptions) -> PostHogEvent |
         properties["status_message"] = status.description
     return PostHogEvent(
         event=span.name,
-        distinct_id=options.distinct_id,
+        distinct_id=_distinct_id(span.resource, options),
         uuid=event_uuid("span", trace_id, span_id),
         timestamp=datetime_from_ns(span.end_time or span.start_time),
         properties=_finish(properties),
@@ -266,7 +279,7 @@ def log_to_event(record: Any, options: MappingOptions) -> PostHogEvent | None:
     timestamp_ns = log.timestamp or log.observed_timestamp
     return PostHogEvent(
         event=str(name),
-        distinct_id=options.distinct_id,
+        distinct_id=_distinct_id(resource, options),
         uuid=event_uuid("log", trace_id, span_id, timestamp_ns, name),
         timestamp=datetime_from_ns(timestamp_ns),
         properties=_finish(properties),
