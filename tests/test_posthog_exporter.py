@@ -706,8 +706,8 @@ def test_the_sdk_destination_leaves_unset_settings_to_the_exporters_own_variable
     monkeypatch.setenv("OTEL_EXPORTER_POSTHOG_DISTINCT_ID", "pinned-by-a-variable")
     monkeypatch.setenv("OTEL_EXPORTER_POSTHOG_RESOURCE_ATTRIBUTES", "true")
     monkeypatch.setenv("OTEL_EXPORTER_POSTHOG_TRACE_CONTEXT", "true")
-    given = destinations.posthog(sdk_settings.Settings(), API_KEY, distinct_id="run-product-id")
-    fresh = destinations.posthog(sdk_settings.Settings(), API_KEY)
+    given = destinations.posthog(sdk_settings.Settings(posthog_spans=True), API_KEY, distinct_id="run-product-id")
+    fresh = destinations.posthog(sdk_settings.Settings(posthog_spans=True), API_KEY)
     assert given is not None and fresh is not None
     try:
         assert given.span_exporter._sink.settings.timeout_s == 7.0
@@ -720,7 +720,7 @@ def test_the_sdk_destination_leaves_unset_settings_to_the_exporters_own_variable
         for event in (first, second):
             assert "service.name" not in event["properties"] and "$trace_id" not in event["properties"]
 
-        own_host = sdk_settings.Settings(posthog_host="http://127.0.0.1:1")
+        own_host = sdk_settings.Settings(posthog_host="http://127.0.0.1:1", posthog_spans=True)
         explicit = destinations.posthog(own_host, API_KEY, export_timeout=3.0)
         assert explicit is not None
         assert explicit.span_exporter._sink.settings.host == "http://127.0.0.1:1"
