@@ -706,7 +706,9 @@ def test_the_sdk_destination_leaves_unset_settings_to_the_exporters_own_variable
     monkeypatch.setenv("OTEL_EXPORTER_POSTHOG_DISTINCT_ID", "pinned-by-a-variable")
     monkeypatch.setenv("OTEL_EXPORTER_POSTHOG_RESOURCE_ATTRIBUTES", "true")
     monkeypatch.setenv("OTEL_EXPORTER_POSTHOG_TRACE_CONTEXT", "true")
-    given = destinations.posthog(sdk_settings.Settings(posthog_spans=True), API_KEY, distinct_id="run-product-id")
+    given = destinations.posthog(
+        sdk_settings.Settings(posthog_spans=True), API_KEY, distinct_id="run-product-id"
+    )
     fresh = destinations.posthog(sdk_settings.Settings(posthog_spans=True), API_KEY)
     assert given is not None and fresh is not None
     try:
