@@ -239,3 +239,52 @@ def test_a_collector_killed_and_restarted_mid_run_loses_nothing_and_duplicates_n
     _assert_each_once(received, run.run_id)
     epochs = [s["attributes"][sc.ATTR_EPOCH] for s in received.spans if s["name"] == sc.SPAN_EPOCH]
     assert len(epochs) == len(set(epochs)) == 12, f"every epoch span exactly once: {sorted(epochs)}"
+
+
+# ------------------------------------------------------------------ a crash is told as failed
+
+
+def _crash(env: dict[str, str]) -> tuple[int, str]:
+    """train_tiny.py with a user callback raising after step 3: the exit status and output."""
+    proc = start([str(TRAIN_TINY), "--raise-at-step", "3"], env)
+    try:
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode, output
+
+
+@pytest.mark.timeout(180)
+def test_a_user_callback_raising_ends_the_run_as_failed(rotel_collector: Rotel, tmp_path: Path) -> None:
+    """An exception escaping ``trainer.train()``: train-end says failed, the run span is an
+    error naming the exception type, the open epoch span is ended; the program sees the same
+    traceback and exit status as without telemetry."""
+    bare_status, bare_output = _crash(child_env(tmp_path / "off", DO_NOT_TRACK="1"))
+    env = child_env(
+        tmp_path / "spool",
+        DO_NOT_TRACK="1",
+        OTEL_EXPORTER_OTLP_ENDPOINT=rotel_collector.http_endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+    )
+    status, output = _crash(env)
+    assert status == bare_status == 1, output[-3000:]
+    for printed in (bare_output, output):
+        assert "Traceback" in printed and "UserCallbackError: user callback failed at step 3" in printed
+
+    recorder = rotel_collector.recorder
+    assert recorder.wait_for(
+        lambda r: any(log["event_name"] == sc.EVENT_TRAIN_END for log in r.logs)
+        and any(s["name"] == sc.SPAN_RUN for s in r.spans)
+    ), "the failed run's span and train-end should arrive"
+    received = recorder.received
+    (end,) = [log for log in received.logs if log["event_name"] == sc.EVENT_TRAIN_END]
+    assert end["attributes"][sc.ATTR_RUN_STATUS] == "failed"
+    (run,) = [s for s in received.spans if s["name"] == sc.SPAN_RUN]
+    assert run["attributes"][sc.ATTR_RUN_STATUS] == "failed"
+    assert run["status_code"] == 2  # STATUS_CODE_ERROR
+    assert run["attributes"][sc.ATTR_ERROR_TYPE] == "UserCallbackError", run["attributes"]
+    epochs = [s for s in received.spans if s["name"] == sc.SPAN_EPOCH]
+    assert len(epochs) == 1, "the epoch open when training broke is ended and exported"
+    assert epochs[0]["parent_span_id"] == run["span_id"]
