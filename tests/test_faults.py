@@ -275,8 +275,10 @@ def test_a_user_callback_raising_ends_the_run_as_failed(rotel_collector: Rotel, 
 
     recorder = rotel_collector.recorder
     assert recorder.wait_for(
-        lambda r: any(log["event_name"] == sc.EVENT_TRAIN_END for log in r.logs)
-        and any(s["name"] == sc.SPAN_RUN for s in r.spans)
+        lambda r: (
+            any(log["event_name"] == sc.EVENT_TRAIN_END for log in r.logs)
+            and any(s["name"] == sc.SPAN_RUN for s in r.spans)
+        )
     ), "the failed run's span and train-end should arrive"
     received = recorder.received
     (end,) = [log for log in received.logs if log["event_name"] == sc.EVENT_TRAIN_END]
