@@ -70,6 +70,9 @@ SCHEDULE_DELAY_MILLIS = 1000
 EXPORT_TIMEOUT_MILLIS = 5000
 SPOOL_AT_EXIT_SECONDS = 1.0
 """After the exit deadline, how long writing the leftovers to the spool may take at most."""
+SPOOL_RESERVE_SECONDS = 0.2
+"""Of the exit deadline, kept for writing the leftovers (at most a quarter of it), so that a
+backend that never answers costs the deadline in all, not the deadline plus the writing."""
 REPLAY_TIMEOUT_SECONDS = 60.0
 """How long the background replay of an earlier run's spool may go on starting new files."""
 
@@ -322,7 +325,10 @@ class Pipeline:
         """Flush every destination at once, then shut down, all within ``timeout`` seconds;
         what is left then goes to the spool. A backend that answered is not retried."""
         self.begin_exit()
-        finished = run_with_deadline(self._lanes(time.monotonic() + timeout, stop=True), timeout, "shutdown")
+        lanes_timeout = timeout - min(SPOOL_RESERVE_SECONDS, timeout / 4)
+        finished = run_with_deadline(
+            self._lanes(time.monotonic() + lanes_timeout, stop=True), lanes_timeout, "shutdown"
+        )
         # On a helper thread too: a signal handler runs this on the main thread, which the
         # signal may have interrupted inside a delivery's lock.
         self.spool_in_memory()

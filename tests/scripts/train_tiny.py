@@ -15,7 +15,9 @@ Options:
 Prints on stdout: ``RUN_ID <id> <rank>`` after init, ``STEP <n>`` after each step,
 ``DONE <loss> <instrumented>`` when training returns (instrumented: whether ``init()`` added
 the Trainer callback), and ``HOOKS_DONE <seconds>`` once every exit hook has run (the time
-from training's end, before the interpreter's own teardown).
+from training's end, before the interpreter's own teardown). ``EXIT_HOOKS_AT <monotonic>``
+is printed then too, whether training ended or not (a signal): ``time.monotonic()`` is the
+machine's one monotonic clock on Linux, so the test can time its signal against it.
 """
 
 from __future__ import annotations
@@ -47,7 +49,14 @@ def main() -> int:
 
     # Registered first, so it runs after every other exit hook (otel-axolotl's included).
     training_done: list[float] = []
-    atexit.register(lambda: training_done and report("HOOKS_DONE", time.monotonic() - training_done[0]))
+
+    def exit_hooks_done() -> None:
+        now = time.monotonic()
+        if training_done:
+            report("HOOKS_DONE", now - training_done[0])
+        report("EXIT_HOOKS_AT", now)
+
+    atexit.register(exit_hooks_done)
 
     import torch
     from transformers import Trainer, TrainerCallback
