@@ -16,7 +16,7 @@ import pytest
 from otel_axolotl import semconv as sc
 from otel_axolotl.manager import TelemetryManager
 from otel_axolotl.recorder import RunRecorder
-from tests.support.capture import Captured
+from tests.support.capture import Captured, captured_manager  # noqa: F401
 from tests.support.posthog_capture import PostHogCaptureServer
 from tests.support.rotel import OtlpRecorder, Rotel
 from tests.support.scripts import REPO, TRAIN_TINY, child_env, marker, start
@@ -336,3 +336,39 @@ def test_sigterm_during_the_exit_flush_spools_the_run_and_it_arrives_later(
     ends = [log for log in received.logs if log["event_name"] == sc.EVENT_TRAIN_END]
     assert len(ends) == 1 and ends[0]["attributes"][sc.ATTR_RUN_STATUS] == "completed"
     assert _spooled(spool, "otlp") == [], "nothing left once delivered"
+
+
+@pytest.mark.timeout(120)
+def test_keyboard_interrupt_escaping_trainer_train_ends_the_run_interrupted(
+    captured_manager: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """No Trainer callback runs when KeyboardInterrupt leaves ``train()``: the instrumentor's
+    wrap of ``Trainer.train`` ends the run (train-end, run span, the open epoch span) as
+    interrupted, and the exception reaches the program unchanged."""
+    from transformers import Trainer, TrainerCallback
+
+    from otel_axolotl.demo import build_model_and_data, training_arguments
+    from otel_axolotl.instrumentor import TrainerInstrumentor
+
+    manager, captured = captured_manager
+
+    class CtrlC(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step == 2:
+                raise KeyboardInterrupt
+
+    instrumentor = TrainerInstrumentor()
+    instrumentor.instrument(manager=manager)
+    try:
+        model, data, _ = build_model_and_data(samples=16)
+        args = training_arguments(str(tmp_path), epochs=1, eval_strategy="no", save_strategy="no")
+        trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[CtrlC()])
+        with pytest.raises(KeyboardInterrupt):
+            trainer.train()
+    finally:
+        instrumentor.uninstrument()
+    assert manager.force_flush(5)
+    _assert_interrupted_once(captured)
+    (epoch,) = captured.spans_named(sc.SPAN_EPOCH)
+    assert epoch.end_time is not None
