@@ -11,9 +11,14 @@ drops silently unless its internal metrics are switched on).
                                                  '-> spool, for what failed or was left over
 
 An item counts as delivered when ``export`` returned SUCCESS and the exporter's
-``force_flush`` then returned True. For OTLP, export is the request and force_flush is a no-op;
-the PostHog exporter only enqueues in ``export`` and reports in ``force_flush`` whether the
-client really sent it. Everything else is spooled (or, with the spool off, counted as dropped).
+``force_flush`` then returned True (both exporters here send in ``export``; ``force_flush`` is
+a no-op). Everything else is spooled (or, with the spool off, counted as dropped).
+
+At exit (:meth:`Delivery.begin_exit`) nothing is retried for a backend that has answered: the
+exporter is told to stop retrying (``stop_retrying()`` where it has one, the PostHog
+exporter), or shut down the moment it announces a backoff (``retry_watch``: the OTLP
+exporters); once an export has failed at exit, the rest of the queue goes to the spool
+untried. Only a backend that never answers may cost the exit deadline.
 
 The training thread only appends to a deque under a lock. The worker is a daemon thread,
 exporter exceptions are caught, and instrumentation is suppressed while exporting. In a
@@ -26,6 +31,7 @@ touched.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import logging
 import threading
@@ -45,6 +51,7 @@ from . import settings as _s
 from ._metric_wrapper import GuardedMetricExporter as GuardedMetricExporter  # its old home
 from .drops import DropCounter
 from .forksafe import after_fork_in_child
+from .retry_watch import Answered, retry_watch
 from .spool import Spool, SpoolFileError, SpoolVersionError
 from .spool_layout import SpoolFile
 
@@ -54,13 +61,15 @@ LEFTOVERS_WRITE_WAIT_S = 0.5
 """At the exit deadline, how long to wait for a spool write the worker has begun."""
 
 
-def deliver(exporter: Any, items: list[Any], timeout_s: float) -> bool:
-    """Export ``items``; True only when the exporter says they were sent. Never raises."""
+def deliver(exporter: Any, items: list[Any], timeout_s: float, answered: Answered | None = None) -> bool:
+    """Export ``items``; True only when the exporter says they were sent. Never raises.
+    ``answered``: called (on this thread) if the exporter announces a retry backoff."""
     from opentelemetry.sdk._logs.export import LogRecordExportResult
     from opentelemetry.sdk.trace.export import SpanExportResult
 
+    watching = retry_watch().exporting(answered) if answered is not None else contextlib.nullcontext()
     try:
-        with suppress_instrumentation():
+        with suppress_instrumentation(), watching:
             result = exporter.export(items)
             if result not in (SpanExportResult.SUCCESS, LogRecordExportResult.SUCCESS):
                 return False
@@ -120,6 +129,10 @@ class Delivery:
         self._stopping = False
         self._closed = False
         self._shut = False
+        self._exiting = False  # begin_exit: the exit flush has begun
+        self._answered = False  # at exit the backend answered no: the rest is spooled untried
+        self._backed_off = False  # the export in flight announced a retry backoff
+        self._exporter_shut = False
         # The batch in flight when the exit deadline passed: spooled, and deleted from the
         # spool again should the abandoned export still succeed (see spool_leftovers).
         self._abandoned: list[Any] | None = None
@@ -170,9 +183,17 @@ class Delivery:
                     return False
                 if not self._queue:
                     return True
-                batch = [self._queue.popleft() for _ in range(min(self._max_batch_size, len(self._queue)))]
+                untried = self._answered  # at exit, after a refusal: straight to the spool
+                size = len(self._queue) if untried else min(self._max_batch_size, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(size)]
                 self._inflight = batch
-            delivered = deliver(self.exporter, batch, self._export_timeout_s)
+                self._backed_off = False
+            delivered = not untried and deliver(
+                self.exporter, batch, self._export_timeout_s, answered=self._backing_off
+            )
+            if not delivered:
+                with self._lock:
+                    self._answered = self._answered or self._exiting
             # Held from the decision until the failed batch is on disk: spool_leftovers waits
             # for it, so no batch is ever neither in memory nor in the spool at exit.
             with self._write_lock:
@@ -207,6 +228,50 @@ class Delivery:
             self.spool.directory if self.spool is not None else "",
         )
         return path
+
+    # -- at exit: a backend that answered is not retried ------------------------------------------
+    def begin_exit(self) -> None:
+        """The exit flush begins: from now on a failed answer ends the tries (see the module
+        docstring). An exporter with ``stop_retrying()`` is told so; one already backing off
+        (its backend answered before exit) is shut down now. Never raises."""
+        with self._lock:
+            if self._exiting or self._closed:
+                return
+            self._exiting = True
+            backing_off = bool(self._inflight) and self._backed_off
+        stop_retrying = getattr(self.exporter, "stop_retrying", None)
+        if callable(stop_retrying):
+            try:
+                stop_retrying()
+            except Exception:
+                _logger.debug("otel-axolotl: %s stop_retrying failed", self.destination, exc_info=True)
+        elif backing_off:
+            self._stop_exporter()
+
+    def _backing_off(self) -> None:
+        """The export on the worker thread announced a backoff: its backend answered no."""
+        with self._lock:
+            self._backed_off = True
+            exiting = self._exiting
+        if exiting:
+            self._stop_exporter()
+
+    def _stop_exporter(self) -> None:
+        """End the exporter's retries: its shutdown ends a backoff at once (OTLP on SDK 1.39
+        and 1.45); whatever is left is spooled untried."""
+        with self._lock:
+            self._answered = True
+        self._shut_exporter()
+
+    def _shut_exporter(self) -> None:
+        with self._lock:
+            if self._exporter_shut:
+                return
+            self._exporter_shut = True
+        try:
+            self.exporter.shutdown()
+        except Exception:
+            _logger.debug("otel-axolotl: %s exporter shutdown failed", self.destination, exc_info=True)
 
     # -- flush, shutdown, exit deadline -----------------------------------------------------------
     def flush(self, timeout_s: float) -> bool:
@@ -245,10 +310,7 @@ class Delivery:
             # copy is deleted); shutting the exporter down would cancel a gRPC call the
             # collector may already have taken. The worker is a daemon: it cannot hold exit.
             return flushed
-        try:
-            self.exporter.shutdown()
-        except Exception:
-            _logger.debug("otel-axolotl: %s exporter shutdown failed", self.destination, exc_info=True)
+        self._shut_exporter()
         return flushed
 
     def spool_leftovers(self, write_wait_s: float = LEFTOVERS_WRITE_WAIT_S) -> int:

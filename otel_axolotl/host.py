@@ -124,6 +124,9 @@ class NoopRuntime:
     def handle_signal(self, signum: int, *, fatal: bool) -> None:
         return None
 
+    def spool_in_memory(self) -> None:
+        return None
+
     def force_flush(self, timeout: float) -> bool:
         return True
 

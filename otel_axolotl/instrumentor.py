@@ -5,8 +5,15 @@ Registered under the ``opentelemetry_instrumentor`` entry point, so
 ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=otel_axolotl_transformers`` switches it off.
 ``otel_axolotl.init()`` applies it too. transformers is never imported for this: when it is
 not imported yet, a post-import hook (``wrapt``) patches it the moment ``transformers.trainer``
-loads. The patch is ``wrapt.wrap_function_wrapper`` on ``Trainer.__init__``, undone by
-``opentelemetry.instrumentation.utils.unwrap``, as the contrib instrumentations do.
+loads. The patch is ``wrapt.wrap_function_wrapper`` on ``Trainer.__init__`` and
+``Trainer.train``, undone by ``opentelemetry.instrumentation.utils.unwrap``, as the contrib
+instrumentations do.
+
+``train`` is wrapped because no ``TrainerCallback`` hook runs when an exception escapes
+training (a user callback raising, an out-of-memory error): without the wrap such a run would
+end only at exit, as ``interrupted``, its epoch span lost. The wrap ends it as ``failed``
+(the sanitized error recorded, open spans closed, ``train-end`` sent) or, for
+KeyboardInterrupt, ``interrupted``, then re-raises the exception unchanged.
 
 Under ``opentelemetry-instrument`` the run's data still flows through otel-axolotl's own
 privacy stage and destinations (configured by the same OTEL_EXPORTER_OTLP_* variables),
@@ -64,6 +71,46 @@ def _add_callback(manager: TelemetryManager) -> Callable[..., Any]:
     return init_wrapper
 
 
+def _telemetry_recorder(trainer: Any) -> Any:
+    """The run recorder of ``trainer``'s TelemetryCallback, or None."""
+    from .callbacks import TelemetryCallback
+
+    handler = getattr(trainer, "callback_handler", None)
+    for callback in getattr(handler, "callbacks", ()):
+        if isinstance(callback, TelemetryCallback):
+            return callback.recorder
+    return None
+
+
+def _end_escaped(trainer: Any, exc: BaseException) -> None:
+    """An exception left ``Trainer.train()``: end the open run as failed or interrupted."""
+    try:
+        recorder = _telemetry_recorder(trainer)
+        if recorder is None or not recorder.active:
+            return
+        if isinstance(exc, Exception):
+            from .errors import error_event_name, report
+
+            name = error_event_name(exc.__traceback__)
+            report(exc, name, name.removesuffix("-error"), recorder.manager, end_run=False)
+            recorder.train_end("failed", exc)
+        else:  # KeyboardInterrupt (SystemExit, GeneratorExit): stopped, not broken
+            recorder.train_end("interrupted")
+    except Exception:  # instrumentation must never change what the program sees
+        pass
+
+
+def _train_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _end_escaped(instance, exc)
+        raise
+
+
+_PATCHED = ("__init__", "train")
+
+
 def _patch(module: ModuleType) -> None:
     manager = _patching.manager
     if manager is None:  # uninstrumented before transformers was imported
@@ -71,11 +118,13 @@ def _patch(module: ModuleType) -> None:
     if isinstance(module.Trainer.__dict__.get("__init__"), wrapt.ObjectProxy):
         return  # patched already
     wrapt.wrap_function_wrapper(module, "Trainer.__init__", _add_callback(manager))
+    wrapt.wrap_function_wrapper(module, "Trainer.train", _train_wrapper)
 
 
 def _unpatch(module: ModuleType) -> None:
-    if isinstance(module.Trainer.__dict__.get("__init__"), wrapt.ObjectProxy):
-        unwrap(module.Trainer, "__init__")
+    for name in _PATCHED:
+        if isinstance(module.Trainer.__dict__.get(name), wrapt.ObjectProxy):
+            unwrap(module.Trainer, name)
 
 
 class TrainerInstrumentor(BaseInstrumentor):

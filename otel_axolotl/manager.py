@@ -230,9 +230,14 @@ class TelemetryManager:
 
     def handle_signal(self, signum: int, *, fatal: bool) -> None:
         """Called by the signal handler (main thread) before the previous handler runs: end the
-        open run as interrupted, then flush or, if the signal ends the process, shut down."""
-        if not self._closed:
-            self._runtime.handle_signal(signum, fatal=fatal)
+        open run as interrupted, then flush or, if the signal ends the process, shut down.
+        During the exit flush (``shutdown`` under way) the runtime spools what is in memory."""
+        self._runtime.handle_signal(signum, fatal=fatal)
+
+    def spool_in_memory(self) -> None:
+        """A second signal while the first is handled: keep what is in memory, the process is
+        about to die. Never raises."""
+        self._runtime.spool_in_memory()
 
     # -- lifecycle --------------------------------------------------------------------------
     def force_flush(self, timeout: float | None = None) -> bool:

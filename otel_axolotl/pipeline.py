@@ -3,7 +3,9 @@
 The SDK's own providers register an ``atexit`` shutdown with no overall deadline (an
 unreachable OTLP endpoint costs tens of seconds of retries). We build them with
 ``shutdown_on_exit=False`` and shut them down ourselves under one deadline, on a daemon
-thread, so exit never waits longer than ``OTEL_AXOLOTL_SHUTDOWN_TIMEOUT``.
+thread, so exit never waits longer than ``OTEL_AXOLOTL_SHUTDOWN_TIMEOUT``. And at exit no
+exporter retries a backend that has answered (``begin_exit``; ``retry_watch``): its data goes
+to the spool at once, so only a backend that never answers may cost that deadline.
 
 Per destination and signal, spans and events pass the privacy stage, then a ``Delivery``
 (bounded queue, counted drops, daemon worker; ``delivery.py``). What fails to export, and
@@ -55,6 +57,7 @@ from .privacy.stage import (
 )
 from .privacy.values import Level
 from .privacy.whitelist import Whitelist
+from .retry_watch import StopsRetryingAtExit
 from .spool import SPOOLED_DESTINATIONS, Spool, SpoolConfig
 from .version import __version__
 
@@ -67,6 +70,9 @@ SCHEDULE_DELAY_MILLIS = 1000
 EXPORT_TIMEOUT_MILLIS = 5000
 SPOOL_AT_EXIT_SECONDS = 1.0
 """After the exit deadline, how long writing the leftovers to the spool may take at most."""
+SPOOL_RESERVE_SECONDS = 0.2
+"""Of the exit deadline, kept for writing the leftovers (at most a quarter of it), so that a
+backend that never answers costs the deadline in all, not the deadline plus the writing."""
 REPLAY_TIMEOUT_SECONDS = 60.0
 """How long the background replay of an earlier run's spool may go on starting new files."""
 
@@ -138,6 +144,9 @@ class Pipeline:
         self.forked = False
         self.drops = DropCounter()
         self.deliveries: list[Delivery] = []
+        self.metric_exporters: list[StopsRetryingAtExit] = []
+        self._spooled_at_exit = False
+        self._spool_lock = threading.Lock()
         self.replay_reports: list[ReplayReport] = []
         self._replay_done = threading.Event()
         self._replay_stop = threading.Event()
@@ -165,11 +174,11 @@ class Pipeline:
                     PrivacyLogRecordProcessor(scrubber, DeliveryLogRecordProcessor(logs))
                 )
             if dest.metric_exporter is not None:
+                metric_exporter = StopsRetryingAtExit(dest.metric_exporter)
+                self.metric_exporters.append(metric_exporter)
                 readers.append(
                     PeriodicExportingMetricReader(
-                        PrivacyMetricExporter(
-                            scrubber, GuardedMetricExporter(dest.name, dest.metric_exporter)
-                        ),
+                        PrivacyMetricExporter(scrubber, GuardedMetricExporter(dest.name, metric_exporter)),
                         export_interval_millis=metric_interval_millis,
                         export_timeout_millis=EXPORT_TIMEOUT_MILLIS,
                     )
@@ -257,10 +266,30 @@ class Pipeline:
         """Whether the start-up replay of earlier spools is over (tests, `flush`)."""
         return self._replay_done.wait(timeout)
 
+    def begin_exit(self) -> None:
+        """The exit flush begins: from now on no exporter retries a backend that answered
+        (``Delivery.begin_exit``, ``StopsRetryingAtExit``). Idempotent; never raises."""
+        self._replay_stop.set()
+        exiting: list[Delivery | StopsRetryingAtExit] = [*self.deliveries, *self.metric_exporters]
+        for part in exiting:
+            try:
+                part.begin_exit()
+            except Exception:
+                _logger.debug("otel-axolotl: beginning the exit failed", exc_info=True)
+
+    def spool_in_memory(self) -> None:
+        """Now (a signal during exit: the process is about to die): what is still queued or in
+        flight goes to the spool, within ``SPOOL_AT_EXIT_SECONDS``. Once; later calls return."""
+        run_with_deadline([[self._after_deadline]], SPOOL_AT_EXIT_SECONDS, "spool")
+
     def _after_deadline(self) -> None:
         """After the deadline: whatever is still queued or in flight goes to the spool, then the
         providers are marked shut (the deliveries are closed, so that is all their shutdown
-        does now; spans and events recorded later are dropped, as after any shutdown)."""
+        does now; spans and events recorded later are dropped, as after any shutdown). Once."""
+        with self._spool_lock:
+            if self._spooled_at_exit:
+                return
+            self._spooled_at_exit = True
         self._replay_stop.set()
         waits_until = time.monotonic() + LEFTOVERS_WRITE_WAIT_S  # one wait for all deliveries
         for delivery in self.deliveries:
@@ -298,11 +327,15 @@ class Pipeline:
 
     def shutdown(self, timeout: float) -> bool:
         """Flush every destination at once, then shut down, all within ``timeout`` seconds;
-        what is left then goes to the spool."""
-        finished = run_with_deadline(self._lanes(time.monotonic() + timeout, stop=True), timeout, "shutdown")
+        what is left then goes to the spool. A backend that answered is not retried."""
+        self.begin_exit()
+        lanes_timeout = timeout - min(SPOOL_RESERVE_SECONDS, timeout / 4)
+        finished = run_with_deadline(
+            self._lanes(time.monotonic() + lanes_timeout, stop=True), lanes_timeout, "shutdown"
+        )
         # On a helper thread too: a signal handler runs this on the main thread, which the
         # signal may have interrupted inside a delivery's lock.
-        run_with_deadline([[self._after_deadline]], SPOOL_AT_EXIT_SECONDS, "spool")
+        self.spool_in_memory()
         return finished
 
 

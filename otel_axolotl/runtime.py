@@ -53,6 +53,8 @@ class ExitHooks(Protocol):
 
     def shutdown(self, timeout: float | None = None) -> bool: ...
 
+    def spool_in_memory(self) -> None: ...
+
 
 def resource_attributes(
     settings: _s.Settings, run_id: str, library_name: str | None, library_version: str | None
@@ -130,6 +132,10 @@ class Runtime:
                 register_observables(self.meter, self.rank, settings)
             except Exception:
                 _logger.debug("otel-axolotl: hardware metrics unavailable", exc_info=True)
+        # The one exit deadline (time.monotonic()) the signal path and the atexit path share:
+        # set when a signal's flush ran out of time; None while no exit is under way.
+        self._exit_deadline: float | None = None
+        self._exiting = False  # shutdown has begun (a signal now spools and lets the process die)
         self._exit_hooks = exit_hooks
         atexit.register(exit_hooks.shutdown)
         if settings.signals:
@@ -275,18 +281,37 @@ class Runtime:
 
     def handle_signal(self, signum: int, *, fatal: bool) -> None:
         """End the open run as interrupted, then flush (or, when the signal is about to end the
-        process, shut down), all within OTEL_AXOLOTL_SHUTDOWN_TIMEOUT.
+        process, shut down), all within OTEL_AXOLOTL_SHUTDOWN_TIMEOUT. A signal is a request to
+        stop: from here on nothing is retried for a backend that answered (``begin_exit``).
+
+        A signal that arrives while the exit flush runs (a scheduler's SIGTERM while ``atexit``
+        waits on a silent backend) spools what is in memory at once, before the process dies.
+        When this flush runs out of time, the ``atexit`` shutdown that follows (SIGINT's
+        KeyboardInterrupt ends the program) gets only what is left of the same deadline: one
+        deadline for the whole exit, not two.
 
         The recording runs on a helper thread: the interrupted main thread may hold a lock that
         recording needs, and then the deadline, not a deadlock, ends the wait."""
+        if self._exiting:
+            self.spool_in_memory()
+            return
         timeout = self.settings.shutdown_timeout
         deadline = time.monotonic() + timeout
+        self._exit_deadline = deadline
+        self.pipeline.begin_exit()
         run_with_deadline([[self.interrupt]], timeout, "interrupt")
         left = max(0.1, deadline - time.monotonic())
         if fatal:
             self._exit_hooks.shutdown(left)
-        else:
-            self.force_flush(left)
+        elif self.force_flush(left):
+            self._exit_deadline = None  # all out: a later exit gets its own deadline
+
+    def spool_in_memory(self) -> None:
+        """The process is about to die: what is queued or in flight goes to the spool now."""
+        try:
+            self.pipeline.spool_in_memory()
+        except Exception:
+            _logger.debug("otel-axolotl: spooling on a signal failed", exc_info=True)
 
     # -- flush and shutdown ---------------------------------------------------------------------
     def _record_pending_steps(self) -> None:
@@ -302,17 +327,23 @@ class Runtime:
         return bool(self.pipeline.force_flush(timeout))
 
     def shutdown(self, timeout: float) -> bool:
-        """End an open run as interrupted, remove the exit hooks, then flush and stop every
-        destination within ``timeout`` seconds in total. Never raises."""
+        """End an open run as interrupted, then flush and stop every destination within
+        ``timeout`` seconds in total (or what is left of a signal's deadline), then remove the
+        exit hooks. The signal handlers stay until the flush is over, so a SIGTERM during it
+        spools what is in memory before the process dies. Never raises."""
+        self._exiting = True
         self.end_run("interrupted")  # a run still open at exit did not complete
         with contextlib.suppress(Exception):
             atexit.unregister(self._exit_hooks.shutdown)
-        if "otel_axolotl.signals" in sys.modules:
-            from . import signals
-
-            signals.uninstall(self._exit_hooks)
+        if self._exit_deadline is not None:  # a signal's flush already spent part of it
+            timeout = min(timeout, max(0.05, self._exit_deadline - time.monotonic()))
         try:
             return bool(self.pipeline.shutdown(timeout))
         except Exception:
             _logger.debug("otel-axolotl: shutdown failed", exc_info=True)
             return False
+        finally:
+            if "otel_axolotl.signals" in sys.modules:
+                from . import signals
+
+                signals.uninstall(self._exit_hooks)

@@ -17,11 +17,15 @@ the handler that was there before runs:
   so the process ends exactly as it would have without us (exit status ``-SIGTERM``); the
   manager is shut down first, since nothing runs after that.
 
-A second signal while the first is being handled goes straight to the previous handler (a
-second Ctrl-C is not delayed). The last manager to shut down restores the previous handlers,
-unless someone installed theirs over ours since (which may chain to ours: ours then only
-passes the signal on). A forked child keeps the handler; its managers are inactive, so it
-only passes signals on.
+A signal during the exit flush (``atexit`` waiting on a silent backend when the scheduler's
+SIGTERM comes) spools what is still in memory before the previous handler runs, and so does a
+second signal while the first is being handled when it is about to end the process (SIG_DFL);
+then it goes straight to the previous handler (a second signal is delayed only by that write,
+bounded by ``pipeline.SPOOL_AT_EXIT_SECONDS``; a second Ctrl-C not at all).
+The handlers stay installed until the exit flush is over for that reason. The last manager
+to shut down restores the previous handlers, unless someone installed theirs over ours since
+(which may chain to ours: ours then only passes the signal on). A forked child keeps the
+handler; its managers are inactive, so it only passes signals on.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class SignalTarget(Protocol):
     """Told about a handled signal before the previous handler runs (the manager)."""
 
     def handle_signal(self, signum: int, *, fatal: bool) -> None: ...
+
+    def spool_in_memory(self) -> None: ...
 
 
 class _State:
@@ -118,6 +124,14 @@ def _handle(signum: int, frame: FrameType | None) -> None:
                     _logger.debug("otel-axolotl: handling signal %s failed", signum, exc_info=True)
         finally:
             _state.handling = False
+    elif fatal:  # the first is still being handled and this one ends the process: keep what
+        # is in memory first (a Python handler returns, or raises into the first handling,
+        # whose exit path then spools)
+        for manager in list(_state.managers):
+            try:
+                manager.spool_in_memory()
+            except Exception:
+                _logger.debug("otel-axolotl: spooling on signal %s failed", signum, exc_info=True)
     _chain(signum, frame, previous)
 
 

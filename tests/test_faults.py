@@ -8,11 +8,16 @@ back and ``otel-axolotl flush`` (the same replay a next start does) delivers wha
 kept, each item exactly once. Finally the real rotel collector is SIGKILLed mid-run and
 restarted on the same ports.
 
-What every case asserts, against an uninstrumented run of the same script:
+What every case asserts, against an uninstrumented run of the same script (measured once in
+this module, on the same machine under the same load):
 - training completes, with the same loss, and no exception reaches user code;
-- every exit hook (otel-axolotl's, the PostHog exporter's) is done within 2.5 s of training's
-  end (the 2 s deadline plus scheduling), and the interpreter's own teardown afterwards is no
-  slower than without telemetry (+2 s slack: unloading torch alone takes 1.5-3 s here);
+- the exit time added by telemetry (training's end -> every exit hook done, minus the same
+  for the bare run) is at most 0.5 s when the backends answer, however they answer (refused,
+  4xx, 5xx, 429: nothing is retried at exit, the data goes to the spool), and at most the exit
+  deadline when they never answer (silent) or answer slowly; the interpreter's own teardown
+  afterwards is no slower than without telemetry (+2 s slack: unloading torch alone takes
+  1.4-3.1 s here, varying by more than 0.5 s between two bare runs, which is why the 0.5 s
+  bound is on the exit hooks, where telemetry's exit work happens);
 - after the backends come back: one ``axolotl.run`` span, one ``train-start`` and one
   ``train-end`` at the collector and at PostHog, no span or event twice, nothing left spooled.
 """
@@ -29,6 +34,7 @@ from typing import Any
 import pytest
 
 from otel_axolotl import semconv as sc
+from otel_axolotl.settings import DEFAULT_SHUTDOWN_TIMEOUT
 from tests.support.posthog_capture import PostHogCaptureServer, refused_url
 from tests.support.rotel import OtlpRecorder, Received, Rotel
 from tests.support.scripts import REPO, TRAIN_TINY, TrainingRun, child_env, run_training, start
@@ -38,6 +44,11 @@ pytestmark = [pytest.mark.e2e]
 API_KEY = "phc_test_project_key"
 SLOW_SECONDS = 0.5
 """Per request: slower than a healthy backend, quicker than the exit deadline."""
+DEADLINE = DEFAULT_SHUTDOWN_TIMEOUT
+"""The exit deadline the children run with (OTEL_AXOLOTL_SHUTDOWN_TIMEOUT unset)."""
+ANSWERED_ADDS_AT_MOST = 0.5
+"""Seconds of exit a backend that answers (refuses, 4xx, 5xx, 429) may add."""
+NEVER_ANSWERS = ("silent", "slow")
 
 HTTP_MODES: list[Any] = ["refused", "silent", 400, 413, 429, 500, 503, "slow"]
 GRPC_MODES: list[Any] = ["refused", "silent", 429, 500, 503, "slow"]  # 429/500/503 as their gRPC codes
@@ -73,11 +84,14 @@ def _flush(env: dict[str, str]) -> str:
     return result.stdout + result.stderr
 
 
-def _assert_exit_bounded(run: TrainingRun, uninstrumented: TrainingRun) -> None:
+def _assert_exit_bounded(run: TrainingRun, uninstrumented: TrainingRun, mode: Any) -> None:
     bare = uninstrumented
-    print(f"EXIT-TIMING hooks={run.hooks_seconds:.2f}s exit={run.exit_seconds:.2f}s "
-          f"(bare: hooks={bare.hooks_seconds:.2f}s exit={bare.exit_seconds:.2f}s)")  # fmt: skip
-    assert run.hooks_seconds < 2.5, f"exit hooks took {run.hooks_seconds:.2f} s after training"
+    added = run.hooks_seconds - bare.hooks_seconds
+    print(f"EXIT-TIMING mode={mode} added={added:.2f}s hooks={run.hooks_seconds:.2f}s "
+          f"exit={run.exit_seconds:.2f}s (bare: hooks={bare.hooks_seconds:.2f}s "
+          f"exit={bare.exit_seconds:.2f}s)")  # fmt: skip
+    bound = DEADLINE if mode in NEVER_ANSWERS else ANSWERED_ADDS_AT_MOST
+    assert added <= bound, f"{mode}: telemetry added {added:.2f} s to the exit (at most {bound} s)"
     teardown, baseline = (
         run.exit_seconds - run.hooks_seconds,
         uninstrumented.exit_seconds - uninstrumented.hooks_seconds,
@@ -153,7 +167,7 @@ def test_training_survives_collector_and_posthog_failing_together(
         posthog = posthog_server.url
     run = run_training(env_for(collector, posthog))
     _assert_training_untouched(run, uninstrumented)
-    _assert_exit_bounded(run, uninstrumented)
+    _assert_exit_bounded(run, uninstrumented, mode)
 
     kept = _spool_files(tmp_path / "spool")
     if mode != "slow":
@@ -239,3 +253,54 @@ def test_a_collector_killed_and_restarted_mid_run_loses_nothing_and_duplicates_n
     _assert_each_once(received, run.run_id)
     epochs = [s["attributes"][sc.ATTR_EPOCH] for s in received.spans if s["name"] == sc.SPAN_EPOCH]
     assert len(epochs) == len(set(epochs)) == 12, f"every epoch span exactly once: {sorted(epochs)}"
+
+
+# ------------------------------------------------------------------ a crash is told as failed
+
+
+def _crash(env: dict[str, str]) -> tuple[int, str]:
+    """train_tiny.py with a user callback raising after step 3: the exit status and output."""
+    proc = start([str(TRAIN_TINY), "--raise-at-step", "3"], env)
+    try:
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode, output
+
+
+@pytest.mark.timeout(180)
+def test_a_user_callback_raising_ends_the_run_as_failed(rotel_collector: Rotel, tmp_path: Path) -> None:
+    """An exception escaping ``trainer.train()``: train-end says failed, the run span is an
+    error naming the exception type, the open epoch span is ended; the program sees the same
+    traceback and exit status as without telemetry."""
+    bare_status, bare_output = _crash(child_env(tmp_path / "off", DO_NOT_TRACK="1"))
+    env = child_env(
+        tmp_path / "spool",
+        DO_NOT_TRACK="1",
+        OTEL_EXPORTER_OTLP_ENDPOINT=rotel_collector.http_endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+    )
+    status, output = _crash(env)
+    assert status == bare_status == 1, output[-3000:]
+    for printed in (bare_output, output):
+        assert "Traceback" in printed and "UserCallbackError: user callback failed at step 3" in printed
+
+    recorder = rotel_collector.recorder
+    assert recorder.wait_for(
+        lambda r: (
+            any(log["event_name"] == sc.EVENT_TRAIN_END for log in r.logs)
+            and any(s["name"] == sc.SPAN_RUN for s in r.spans)
+        )
+    ), "the failed run's span and train-end should arrive"
+    received = recorder.received
+    (end,) = [log for log in received.logs if log["event_name"] == sc.EVENT_TRAIN_END]
+    assert end["attributes"][sc.ATTR_RUN_STATUS] == "failed"
+    (run,) = [s for s in received.spans if s["name"] == sc.SPAN_RUN]
+    assert run["attributes"][sc.ATTR_RUN_STATUS] == "failed"
+    assert run["status_code"] == 2  # STATUS_CODE_ERROR
+    assert run["attributes"][sc.ATTR_ERROR_TYPE] == "UserCallbackError", run["attributes"]
+    epochs = [s for s in received.spans if s["name"] == sc.SPAN_EPOCH]
+    assert len(epochs) == 1, "the epoch open when training broke is ended and exported"
+    assert epochs[0]["parent_span_id"] == run["span_id"]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +16,13 @@ import pytest
 from otel_axolotl import semconv as sc
 from otel_axolotl.manager import TelemetryManager
 from otel_axolotl.recorder import RunRecorder
-from tests.support.capture import Captured
-from tests.support.rotel import Rotel
-from tests.support.scripts import TRAIN_TINY, child_env, start
+from tests.support.capture import Captured, captured_manager  # noqa: F401
+from tests.support.posthog_capture import PostHogCaptureServer
+from tests.support.rotel import OtlpRecorder, Rotel
+from tests.support.scripts import REPO, TRAIN_TINY, child_env, marker, start
+
+DEADLINE = 2.0
+"""OTEL_AXOLOTL_SHUTDOWN_TIMEOUT in the timed cases below."""
 
 
 @pytest.fixture
@@ -204,3 +211,164 @@ def test_without_our_handlers_sigterm_loses_the_open_run(rotel_collector: Rotel,
     assert returncode == -signal.SIGTERM, output[-3000:]
     time.sleep(2)  # rotel forwards within 100 ms; anything sent before death is in by now
     assert not [s for s in rotel_collector.recorder.received.spans if s["name"] == sc.SPAN_RUN]
+
+
+# ------------------------------------------------------------------ signals and a hung backend
+
+
+def _signal_at_step(signum: int, env: dict[str, str]) -> tuple[int, float, str]:
+    """Signal a slow run after its second step; how long from the signal until the exit work
+    was done (every exit hook run, or the process gone where none runs), and the output."""
+    proc = start([str(TRAIN_TINY), "--step-sleep", "0.3", "--samples", "400"], env)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    sent_at = 0.0
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("STEP 2"):
+            sent_at = time.monotonic()
+            proc.send_signal(signum)
+            break
+    try:
+        rest, _ = proc.communicate(timeout=60)
+    except Exception:
+        proc.kill()
+        raise
+    gone_at = time.monotonic()
+    output = "".join(lines) + rest
+    assert sent_at, output[-3000:]
+    hooks_at = marker(output, "EXIT_HOOKS_AT")  # the child's monotonic clock is ours (Linux)
+    done_at = float(hooks_at[0]) if hooks_at else gone_at
+    return proc.returncode, done_at - sent_at, output
+
+
+def _spooled(spool: Path, destination: str) -> list[Path]:
+    return sorted((spool / destination).glob("*/*.jsonl"))
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_with_a_hung_backend_costs_one_deadline(
+    signum: int, otlp_recorder: OtlpRecorder, posthog_server: PostHogCaptureServer, tmp_path: Path
+) -> None:
+    """Ctrl-C or a scheduler's SIGTERM while the collector and PostHog take requests and never
+    answer: the signal's flush and the atexit shutdown after SIGINT's KeyboardInterrupt share
+    ONE deadline (they used to take one each), and the run is spooled, not lost."""
+    bare_status, bare_seconds, _ = _signal_at_step(signum, child_env(tmp_path / "off", DO_NOT_TRACK="1"))
+    otlp_recorder.set_mode("silent")
+    posthog_server.set_mode("silent")
+    spool = tmp_path / "spool"
+    env = child_env(
+        spool,
+        AXOLOTL_DO_NOT_TRACK="0",
+        OTEL_AXOLOTL_POSTHOG_API_KEY="phc_test_project_key",
+        OTEL_AXOLOTL_POSTHOG_HOST=posthog_server.url,
+        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_recorder.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_AXOLOTL_SHUTDOWN_TIMEOUT=str(DEADLINE),
+    )
+    status, seconds, output = _signal_at_step(signum, env)
+    added = seconds - bare_seconds
+    print(f"SIGNAL-TIMING {signal.Signals(signum).name} added={added:.2f}s "
+          f"(signal to exit work done {seconds:.2f}s, bare {bare_seconds:.2f}s)")  # fmt: skip
+    assert status == bare_status == -signum, output[-3000:]
+    assert added <= DEADLINE + 0.5, f"one deadline ({DEADLINE} s), not two: telemetry added {added:.2f} s"
+    assert _spooled(spool, "otlp") and _spooled(spool, "posthog"), "the interrupted run is kept"
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(180)
+def test_sigterm_during_the_exit_flush_spools_the_run_and_it_arrives_later(
+    otlp_recorder: OtlpRecorder, tmp_path: Path
+) -> None:
+    """Training is over and the exit flush waits on a collector that never answers when the
+    scheduler's SIGTERM comes: what is in memory goes to the spool before the process dies
+    (it used to be lost, with the handlers already removed), and arrives once the collector
+    is back (``otel-axolotl flush``, the replay a next start does)."""
+    otlp_recorder.set_mode("silent")
+    spool = tmp_path / "spool"
+    env = child_env(
+        spool,
+        DO_NOT_TRACK="1",
+        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_recorder.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_AXOLOTL_SHUTDOWN_TIMEOUT="8",  # a wide window to land the signal in
+    )
+    proc = start([str(TRAIN_TINY)], env)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("DONE"):
+            break
+    time.sleep(1.0)  # the exit flush is under way, waiting on the silent collector
+    assert proc.poll() is None, "".join(lines)[-3000:]
+    sent_at = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rest, _ = proc.communicate(timeout=30)
+    except Exception:
+        proc.kill()
+        raise
+    died_after = time.monotonic() - sent_at
+    output = "".join(lines) + rest
+    assert proc.returncode == -signal.SIGTERM, output[-3000:]
+    assert died_after < 2.0, f"SIGTERM still ends the process promptly ({died_after:.2f} s)"
+    run_id = marker(output, "RUN_ID")
+    assert run_id is not None
+    assert _spooled(spool, "otlp"), "the run was spooled before the process died"
+
+    otlp_recorder.set_mode("ok")
+    result = subprocess.run(
+        [sys.executable, "-m", "otel_axolotl.cli", "flush", "--timeout", "30"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    received = otlp_recorder.received
+    runs = [s for s in received.spans if s["name"] == sc.SPAN_RUN]
+    assert len(runs) == 1 and runs[0]["trace_id"] == run_id[0], [s["name"] for s in received.spans]
+    assert runs[0]["attributes"][sc.ATTR_RUN_STATUS] == "completed"
+    ends = [log for log in received.logs if log["event_name"] == sc.EVENT_TRAIN_END]
+    assert len(ends) == 1 and ends[0]["attributes"][sc.ATTR_RUN_STATUS] == "completed"
+    assert _spooled(spool, "otlp") == [], "nothing left once delivered"
+
+
+@pytest.mark.timeout(120)
+def test_keyboard_interrupt_escaping_trainer_train_ends_the_run_interrupted(
+    captured_manager: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """No Trainer callback runs when KeyboardInterrupt leaves ``train()``: the instrumentor's
+    wrap of ``Trainer.train`` ends the run (train-end, run span, the open epoch span) as
+    interrupted, and the exception reaches the program unchanged."""
+    from transformers import Trainer, TrainerCallback
+
+    from otel_axolotl.demo import build_model_and_data, training_arguments
+    from otel_axolotl.instrumentor import TrainerInstrumentor
+
+    manager, captured = captured_manager
+
+    class CtrlC(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step == 2:
+                raise KeyboardInterrupt
+
+    instrumentor = TrainerInstrumentor()
+    instrumentor.instrument(manager=manager)
+    try:
+        model, data, _ = build_model_and_data(samples=16)
+        args = training_arguments(str(tmp_path), epochs=1, eval_strategy="no", save_strategy="no")
+        trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[CtrlC()])
+        with pytest.raises(KeyboardInterrupt):
+            trainer.train()
+    finally:
+        instrumentor.uninstrument()
+    assert manager.force_flush(5)
+    _assert_interrupted_once(captured)
+    (epoch,) = captured.spans_named(sc.SPAN_EPOCH)
+    assert epoch.end_time is not None

@@ -8,12 +8,16 @@ Options:
   --worker-telemetry  the dataset records telemetry inside the workers, through a tracer and
                       instruments obtained before the fork: none of it may ever arrive
   --step-sleep S      a TrainerCallback sleeps S seconds after every step (a slow run to signal)
+  --raise-at-step N   that callback raises ``UserCallbackError`` after step N (a crash escaping
+                      ``trainer.train()``, as a user's callback would); the script does not catch it
   --samples N, --epochs N
 
 Prints on stdout: ``RUN_ID <id> <rank>`` after init, ``STEP <n>`` after each step,
 ``DONE <loss> <instrumented>`` when training returns (instrumented: whether ``init()`` added
 the Trainer callback), and ``HOOKS_DONE <seconds>`` once every exit hook has run (the time
-from training's end, before the interpreter's own teardown).
+from training's end, before the interpreter's own teardown). ``EXIT_HOOKS_AT <monotonic>``
+is printed then too, whether training ended or not (a signal): ``time.monotonic()`` is the
+machine's one monotonic clock on Linux, so the test can time its signal against it.
 """
 
 from __future__ import annotations
@@ -40,11 +44,19 @@ def main() -> int:
     parser.add_argument("--step-sleep", type=float, default=0.0)
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--epochs", type=float, default=1)
+    parser.add_argument("--raise-at-step", type=int, default=0)
     args = parser.parse_args()
 
     # Registered first, so it runs after every other exit hook (otel-axolotl's included).
     training_done: list[float] = []
-    atexit.register(lambda: training_done and report("HOOKS_DONE", time.monotonic() - training_done[0]))
+
+    def exit_hooks_done() -> None:
+        now = time.monotonic()
+        if training_done:
+            report("HOOKS_DONE", now - training_done[0])
+        report("EXIT_HOOKS_AT", now)
+
+    atexit.register(exit_hooks_done)
 
     import torch
     from transformers import Trainer, TrainerCallback
@@ -78,13 +90,18 @@ def main() -> int:
 
         data = WorkerTelemetry(data)
 
+    class UserCallbackError(RuntimeError):
+        """What a user's callback might raise mid-training."""
+
     class Progress(TrainerCallback):  # type: ignore[misc]
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             report("STEP", state.global_step)
             if sleep:
                 time.sleep(sleep)
+            if state.global_step == raise_at:
+                raise UserCallbackError(f"user callback failed at step {raise_at}")
 
-    sleep = args.step_sleep
+    sleep, raise_at = args.step_sleep, args.raise_at_step
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(
             model=model,

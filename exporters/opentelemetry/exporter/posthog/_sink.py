@@ -79,6 +79,11 @@ class EventSink:
             _logger.warning("%s: export failed (%s).", self.owner, type(exc).__name__)
             return False
 
+    def stop_retrying(self) -> None:
+        """Each request from now on is tried once; a retry backoff in progress ends."""
+        if self._transport is not None:
+            self._transport.stop_retrying()
+
     def shutdown(self) -> None:
         """Refuse further exports and end a retry backoff in progress. Safe to call twice."""
         with self._lock:

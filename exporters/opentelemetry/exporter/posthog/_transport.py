@@ -9,7 +9,9 @@ The answer, by posthog-python's own rules (``posthog/consumer.py``):
 * 2xx: delivered.
 * 408, 429, 5xx, and network errors (timeouts, resets): retried with capped exponential
   backoff (1, 2, 4 ... s, at most 30 s), or after the server's ``Retry-After``; a retry that
-  could not finish before the deadline is not started. ``shutdown()`` ends a backoff at once.
+  could not finish before the deadline is not started. ``shutdown()`` ends a backoff at once;
+  after ``stop_retrying()`` (a process at its exit) every request is tried once, and a backoff
+  in progress ends at once.
 * Any other 4xx (413 included: the same request would be refused again), and a refused
   connection (nothing listens on the port: an answer, not a hiccup; posthog does not retry
   it either): failed at once.
@@ -130,6 +132,7 @@ class Transport:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._stopped = threading.Event()
+        self._no_retries = threading.Event()  # set by stop_retrying and by shutdown
         self._lock = threading.Lock()
         self._dropped = 0
 
@@ -142,6 +145,12 @@ class Transport:
     def shutdown(self) -> None:
         """Refuse new sends and end a backoff in progress (a request in flight runs on)."""
         self._stopped.set()
+        self._no_retries.set()
+
+    def stop_retrying(self) -> None:
+        """From now on each request is tried once; a backoff in progress ends (its request
+        counts as failed). Sends go on: at exit, what the backend refuses is the caller's to keep."""
+        self._no_retries.set()
 
     def send(self, events: Sequence[PostHogEvent], timeout_s: float | None = None) -> bool:
         """Post ``events``; True when every one that can be sent was accepted by PostHog."""
@@ -218,7 +227,7 @@ class Transport:
             attempt = self._post_once(chunk, remaining)
             if attempt.delivered:
                 return True
-            if not attempt.retryable:
+            if not attempt.retryable or self._no_retries.is_set():
                 return self._failed(len(chunk), attempt.what, retried=attempt_number > 0)
             if attempt.retry_after_s is not None:
                 delay = attempt.retry_after_s
@@ -227,8 +236,8 @@ class Transport:
             if delay >= deadline - time.monotonic():
                 return self._failed(len(chunk), attempt.what, retried=attempt_number > 0)
             _logger.debug("PostHog export: %s, retrying in %.1f s.", attempt.what, delay)
-            if self._stopped.wait(delay):
-                return self._failed(len(chunk), f"{attempt.what}, then shut down", retried=True)
+            if self._no_retries.wait(delay):
+                return self._failed(len(chunk), f"{attempt.what}, then told to stop retrying", retried=True)
             attempt_number += 1
 
     def _post_once(self, chunk: list[dict[str, Any]], timeout_s: float) -> Attempt:

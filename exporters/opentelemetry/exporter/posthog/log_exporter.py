@@ -72,5 +72,10 @@ class PostHogLogExporter(LogRecordExporter):
         """Nothing is buffered here: ``export`` has already sent or failed."""
         return True
 
+    def stop_retrying(self) -> None:
+        """From now on each request is tried once, and a retry backoff in progress ends: what
+        the backend refuses fails at once (a process at its exit spools it instead of waiting)."""
+        self._sink.stop_retrying()
+
     def shutdown(self) -> None:
         self._sink.shutdown()
