@@ -131,8 +131,13 @@ class Pipeline:
         metric_interval_millis: float,
         *,
         spool: SpoolConfig | None = None,
+        user_resource_keys: frozenset[str] = frozenset(),
     ) -> None:
-        scrubbers = {level: Scrubber(level, whitelist) for level in Level}
+        # What the user configured for their own backend (``runtime.user_configured_keys``)
+        # reaches their destinations at every level, secrets removed, and never product analytics.
+        keys = user_resource_keys
+        scrubbers = {level: Scrubber(level, whitelist, user_resource_keys=keys) for level in Level}
+        product_scrubber = Scrubber(Level.STRICT, whitelist, user_resource_keys=keys, product=True)
         self.destinations = list(destinations)
         self.spool_config = SpoolConfig(enabled=False) if spool is None else spool
         self.forked = False
@@ -148,7 +153,7 @@ class Pipeline:
         self.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         readers = []
         for dest in self.destinations:
-            scrubber = scrubbers[dest.level]
+            scrubber = product_scrubber if dest.product_analytics else scrubbers[dest.level]
             kept = self._spool(dest)
             if dest.span_exporter is not None:
                 spans = self._delivery(dest, "traces", dest.span_exporter, kept)

@@ -36,6 +36,7 @@ from . import ranks
 from . import semconv as sc
 from . import settings as _s
 from .destinations import Destination
+from .errors import _exception_type as exception_type
 from .host import OpenRun
 from .instruments import TrainingInstruments
 from .pipeline import Pipeline, run_with_deadline
@@ -54,13 +55,47 @@ class ExitHooks(Protocol):
     def shutdown(self, timeout: float | None = None) -> bool: ...
 
 
+HOST_ARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm32",
+    "armv6l": "arm32",
+    "arm": "arm32",
+    "i386": "x86",
+    "i686": "x86",
+    "x86": "x86",
+    "ia64": "ia64",
+    "ppc": "ppc32",
+    "ppc64": "ppc64",
+    "ppc64le": "ppc64",
+    "s390x": "s390x",
+}
+"""``platform.machine()`` -> the well-known values of the ``host.arch`` convention."""
+DEFAULT_SERVICE_NAME = "otel-axolotl"
+
+
+def host_arch(machine: str | None = None) -> str:
+    raw = (platform.machine() if machine is None else machine).lower()
+    return HOST_ARCH.get(raw, raw)
+
+
 def resource_attributes(
     settings: _s.Settings, run_id: str, library_name: str | None, library_version: str | None
 ) -> dict[str, Any]:
-    """The run's resource: run id, rank, non-identifying system facts. Never host, user, argv."""
+    """The run's resource: run id, rank, non-identifying system facts. Never host, user, argv.
+
+    What the user configured for their own backend joins them (``OTEL_RESOURCE_ATTRIBUTES``;
+    ``service.name`` from ``OTEL_SERVICE_NAME``, else from OTEL_RESOURCE_ATTRIBUTES, else from
+    the user's own global TracerProvider, else ours): see ``user_configured_keys``. The SDK's
+    facts win over a configured key of the same name (the run id, the rank cannot be
+    overridden by accident)."""
     rank = settings.rank
     attrs: dict[str, Any] = {
-        sc.ATTR_SERVICE_NAME: settings.service_name,
+        sc.ATTR_TELEMETRY_SDK_LANGUAGE: "python",
+        sc.ATTR_TELEMETRY_SDK_NAME: "opentelemetry",
+        sc.ATTR_TELEMETRY_SDK_VERSION: _sdk_version(),
         sc.ATTR_SERVICE_VERSION: library_version or __version__,
         sc.ATTR_SERVICE_INSTANCE_ID: uuid.uuid4().hex,
         sc.ATTR_TELEMETRY_DISTRO_NAME: "otel-axolotl",
@@ -72,13 +107,90 @@ def resource_attributes(
         sc.ATTR_PROCESS_RUNTIME_NAME: sys.implementation.name,
         sc.ATTR_PROCESS_RUNTIME_VERSION: platform.python_version(),
         sc.ATTR_OS_TYPE: sys.platform if sys.platform != "win32" else "windows",
-        sc.ATTR_HOST_ARCH: platform.machine().lower(),
+        sc.ATTR_HOST_ARCH: host_arch(),
     }
     if library_name:
         attrs[sc.ATTR_LIBRARY_NAME] = library_name
     if library_version:
         attrs[sc.ATTR_LIBRARY_VERSION] = library_version
-    return attrs
+    configured = {k: v for k, v in settings.user_resource.items() if k not in attrs}
+    service = configured.pop(sc.ATTR_SERVICE_NAME, None) or _global_service_name()
+    attrs[sc.ATTR_SERVICE_NAME] = service or settings.service_name or DEFAULT_SERVICE_NAME
+    return {**configured, **attrs}
+
+
+SDK_RESOURCE_KEYS = frozenset(
+    {
+        sc.ATTR_TELEMETRY_SDK_LANGUAGE,
+        sc.ATTR_TELEMETRY_SDK_NAME,
+        sc.ATTR_TELEMETRY_SDK_VERSION,
+        sc.ATTR_SERVICE_VERSION,
+        sc.ATTR_SERVICE_INSTANCE_ID,
+        sc.ATTR_TELEMETRY_DISTRO_NAME,
+        sc.ATTR_TELEMETRY_DISTRO_VERSION,
+        sc.ATTR_RUN_ID,
+        sc.ATTR_RANK,
+        sc.ATTR_LOCAL_RANK,
+        sc.ATTR_WORLD_SIZE,
+        sc.ATTR_PROCESS_RUNTIME_NAME,
+        sc.ATTR_PROCESS_RUNTIME_VERSION,
+        sc.ATTR_OS_TYPE,
+        sc.ATTR_HOST_ARCH,
+        sc.ATTR_LIBRARY_NAME,
+        sc.ATTR_LIBRARY_VERSION,
+    }
+)
+"""The resource facts computed here (``service.name`` is not one: the user may choose it)."""
+
+
+def user_configured_keys(attributes: Mapping[str, Any]) -> frozenset[str]:
+    """Resource keys whose values the user chose for their own backend (not computed here):
+    they reach OTLP, console and file at every level with only secrets removed, never PostHog."""
+    keys = {k for k in attributes if k not in SDK_RESOURCE_KEYS}
+    if attributes.get(sc.ATTR_SERVICE_NAME) == DEFAULT_SERVICE_NAME:
+        keys.discard(sc.ATTR_SERVICE_NAME)
+    return frozenset(keys)
+
+
+def _global_service_name() -> str | None:
+    """``service.name`` of the user's own global TracerProvider (``trace.set_tracer_provider``,
+    or ``opentelemetry-instrument``'s), so one process reports one service."""
+    resource = getattr(trace.get_tracer_provider(), "resource", None)
+    name = getattr(resource, "attributes", {}).get(sc.ATTR_SERVICE_NAME)
+    if isinstance(name, str) and name and not name.startswith("unknown_service"):
+        return name
+    return None
+
+
+def _sdk_version() -> str:
+    from importlib.metadata import version
+
+    try:
+        return version("opentelemetry-sdk")
+    except Exception:
+        return "unknown"
+
+
+def incoming_context(settings: _s.Settings) -> context.Context | None:
+    """TRACEPARENT/TRACESTATE (OpenTelemetry's environment carrier) as a parent context, or
+    None. A malformed value gets one warning naming the variable (never the value)."""
+    if not settings.traceparent:
+        return None
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier = {"traceparent": settings.traceparent}
+    if settings.tracestate:
+        carrier["tracestate"] = settings.tracestate
+    extracted = TraceContextTextMapPropagator().extract(carrier, context=context.Context())
+    if not trace.get_current_span(extracted).get_span_context().is_valid:
+        _s.warn_once(
+            "traceparent",
+            "otel-axolotl: %s is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>); the run "
+            "starts its own trace.",
+            _s.TRACEPARENT,
+        )
+        return None
+    return extracted
 
 
 class Runtime:
@@ -99,14 +211,18 @@ class Runtime:
         self.rank = settings.rank
         self.run_id = run_id
         self.whitelist = Whitelist.load(settings.whitelist_path)
+        # Resource(), not Resource.create(): that reads OTEL_RESOURCE_ATTRIBUTES from os.environ
+        # itself; here it comes from the settings, with the spec's precedence.
         self.pipeline = Pipeline(
             destinations,
-            Resource.create(dict(resource)),
+            Resource(dict(resource)),
             run_id,
             self.whitelist,
             settings.metric_interval_millis,
             spool=spool_config(settings),
+            user_resource_keys=user_configured_keys(resource),
         )
+        self._incoming = incoming_context(settings)
         self.ids = self.pipeline.ids
         # Rank 0's first run span in a distributed run gets this id; other ranks parent on it.
         self._run_span_id: int | None = (
@@ -177,11 +293,22 @@ class Runtime:
             return self._run_span
 
     def _run_parent_context(self) -> context.Context:
+        """The user's active span (this rank only), else TRACEPARENT (every rank inherits it),
+        else none: a root whose trace id is the run id. In a distributed run rank 0's run span
+        gets the id derived from the run id, and every other rank's run span is its child
+        (in TRACEPARENT's trace when there is one), unless that rank is inside a span of its own."""
+        active = trace.get_current_span()
+        user = active if active.get_span_context().is_valid else None
+        parent = trace.set_span_in_context(user, context.Context()) if user is not None else self._incoming
         if self._run_span_id is None:
-            return context.Context()
+            return parent or context.Context()
         if not self.rank.is_main:
+            if user is not None:
+                return parent or context.Context()
+            incoming = trace.get_current_span(self._incoming) if self._incoming is not None else None
+            trace_id = incoming.get_span_context().trace_id if incoming is not None else int(self.run_id, 16)
             remote = SpanContext(
-                int(self.run_id, 16),
+                trace_id,
                 self._run_span_id,
                 is_remote=True,
                 trace_flags=TraceFlags(TraceFlags.SAMPLED),
@@ -189,7 +316,7 @@ class Runtime:
             return trace.set_span_in_context(NonRecordingSpan(remote), context.Context())
         self.ids.pin(self._run_span_id)
         self._run_span_id = None  # a second run in this process gets a random id
-        return context.Context()
+        return parent or context.Context()
 
     def end_run(self, status: str = "completed", error: BaseException | None = None) -> None:
         """End the run span once: completed, failed (with the sanitized error) or interrupted."""
@@ -199,11 +326,10 @@ class Runtime:
         if span is None:
             return
         span.set_attribute(sc.ATTR_RUN_STATUS, status)
+        # Instrumentation leaves the status UNSET on success (OK is the application's to set).
         if error is not None:
-            span.set_attribute(sc.ATTR_ERROR_TYPE, type(error).__name__)
+            span.set_attribute(sc.ATTR_ERROR_TYPE, exception_type(error))
             span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-        elif status == "completed":
-            span.set_status(Status(StatusCode.OK))
         elif status == "interrupted":
             span.set_status(Status(StatusCode.ERROR, "interrupted"))
         span.end()
@@ -232,14 +358,16 @@ class Runtime:
         if event_type == "config-loaded":
             self.send_system_info()
 
-    def _event_context(self) -> context.Context | None:
-        """Every event belongs to the run's trace: on the current span when there is one,
-        else on the run span, else (before training starts) on the run's trace id alone."""
-        if trace.get_current_span().get_span_context().is_valid:
-            return None  # the current context
-        if self._run_span is not None:
-            return trace.set_span_in_context(self._run_span)
-        return trace.set_span_in_context(NonRecordingSpan(SpanContext(int(self.run_id, 16), 0, False)))
+    def _event_context(self) -> context.Context:
+        """Every event of the run attaches to the run span, never to whatever span is active
+        (a user's span would put the run's events in another trace). Before the run span starts
+        (``config-loaded``): the run's trace alone (TRACEPARENT's, else the run id)."""
+        run = self._run_span
+        if run is not None:
+            return trace.set_span_in_context(run, context.Context())
+        incoming = trace.get_current_span(self._incoming) if self._incoming is not None else None
+        trace_id = incoming.get_span_context().trace_id if incoming is not None else int(self.run_id, 16)
+        return trace.set_span_in_context(NonRecordingSpan(SpanContext(trace_id, 0, False)), context.Context())
 
     def send_system_info(self) -> None:
         """The ``system-info`` event, once per run."""

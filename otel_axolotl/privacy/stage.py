@@ -66,10 +66,30 @@ def _scrub_short(text: str, level: Level) -> tuple[str, int]:
     return scrub_text(text, level, counter), counter.count  # type: ignore[arg-type]
 
 
+def _secrets_only(value: Any, counter: RedactionCounter) -> Any:
+    """A user-configured resource value: only secrets removed (strings, and strings in lists)."""
+    if isinstance(value, str):
+        return scrub_text(value, Level.SECRETS_ONLY, counter)
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        return [_secrets_only(item, counter) for item in value]
+    return value
+
+
 class Scrubber:
     """One privacy level's rules, applied to attributes, text, resources, spans and records."""
 
-    def __init__(self, level: Level, whitelist: Whitelist) -> None:
+    def __init__(
+        self,
+        level: Level,
+        whitelist: Whitelist,
+        *,
+        user_resource_keys: frozenset[str] = frozenset(),
+        product: bool = False,
+    ) -> None:
+        self.user_resource_keys = user_resource_keys
+        """Resource keys the user configured for their own backend (OTEL_RESOURCE_ATTRIBUTES,
+        OTEL_SERVICE_NAME): kept with secrets-only rules at any level, dropped for ``product``."""
+        self.product = product
         self.level = Level(level)
         self.whitelist = whitelist
         self._strict = self.level is Level.STRICT
@@ -157,7 +177,16 @@ class Scrubber:
         if cached is not None and cached[0] is resource:
             return cached[1]
         counter = RedactionCounter()
-        clean = Resource(self.attributes(resource.attributes, counter), resource.schema_url)
+        configured = self.user_resource_keys
+        attributes = {k: v for k, v in resource.attributes.items() if k not in configured}
+        clean_attributes = self.attributes(attributes, counter)
+        if not self.product:
+            for key in configured & set(resource.attributes):
+                if sc.attribute_privacy(key) != "never":  # host.name stays home even when set
+                    clean_attributes[scrub_text(key, Level.SECRETS_ONLY, counter)] = _secrets_only(
+                        resource.attributes[key], counter
+                    )
+        clean = Resource(clean_attributes, resource.schema_url)
         self._resources[id(resource)] = (resource, clean)
         return clean
 
