@@ -7,9 +7,13 @@ instruments, the run span and the events of the run, the hardware observers, and
 hooks (``atexit`` and, unless OTEL_AXOLOTL_SIGNALS=false, SIGTERM/SIGINT through
 ``signals``). The disabled path never imports this module: it runs on ``host.NoopRuntime``.
 
-Run span: rank 0's first run span in a distributed run gets the id derived from the run id
-(``ranks.run_span_id``) and every other rank's run span is its child, so the whole run is one
-tree in one trace; in a single-process run it is a root whose trace id is the run id.
+Run span: a child of the span active when the run starts (the user's own), else of
+TRACEPARENT/TRACESTATE (``Settings.traceparent``), else a root whose trace id is the run id.
+In a distributed run rank 0's first run span gets the id derived from the run id
+(``ranks.run_span_id``) and every other rank's run span is its child, in TRACEPARENT's trace
+when there is one, so the whole run is one tree in one trace. Events of the run attach to the
+run span, never to a foreign active span. The providers are ours alone: nothing here touches
+the global OpenTelemetry providers (the user's stay theirs); only their ``service.name`` is read.
 """
 
 from __future__ import annotations
