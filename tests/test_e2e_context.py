@@ -298,7 +298,10 @@ def user_setup():
     trace.set_tracer_provider(provider)
     return provider
 
-if sys.argv[1] == "user-first":
+if sys.argv[1] == "distro":  # opentelemetry-instrument set the global providers already
+    provider = trace.get_tracer_provider()
+    manager = otel_axolotl.init()
+elif sys.argv[1] == "user-first":
     provider = user_setup()
     manager = otel_axolotl.init()
 else:
@@ -311,7 +314,7 @@ with trace.get_tracer("user").start_as_current_span("user.job"):
             with run.step():
                 run.log(loss=1.0)
 otel_axolotl.shutdown(10)
-provider.shutdown()
+provider.force_flush()
 print("RUN_ID", manager.run_id)
 """
 
@@ -349,3 +352,46 @@ def test_beside_the_users_global_provider_each_span_arrives_once_in_one_trace(
     # service is OTEL_SERVICE_NAME's (unset here: ours), as the README says.
     expected = "users-service" if order == "user-first" else "otel-axolotl"
     assert run["resource"]["service.name"] == expected
+
+
+def test_under_opentelemetry_instrument_with_the_distro_each_span_arrives_once(
+    rotel_collector: Rotel, tmp_path: Path
+):
+    """``opentelemetry-instrument`` (with ``opentelemetry-distro``) installs the global providers
+    from the standard variables before the program starts; the same variables configure ours.
+    Traces only, to one collector: the user's span and the run's spans once each, one trace, one
+    service."""
+    pytest.importorskip("opentelemetry.distro")
+    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+    if not instrument.exists():
+        pytest.skip("opentelemetry-instrument is not installed")
+    script = tmp_path / "user_app.py"
+    script.write_text(textwrap.dedent(_USER_SETUP))
+    env = child_env(
+        tmp_path / "spool",
+        ENDPOINT=rotel_collector.grpc_endpoint,
+        OTEL_EXPORTER_OTLP_ENDPOINT=rotel_collector.grpc_endpoint,
+        OTEL_SERVICE_NAME="distro-service",
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_AXOLOTL_SIGNALS="false",
+        DO_NOT_TRACK="1",
+    )
+    proc = subprocess.run(
+        [str(instrument), sys.executable, str(script), "distro"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    spans = _spans(rotel_collector, "user.job", "axolotl.run", "axolotl.epoch")
+    user, run = _one(spans, "user.job"), _one(spans, "axolotl.run")
+    assert len(spans) == 3, [s["name"] for s in spans]
+    assert {s["trace_id"] for s in spans} == {user["trace_id"]}
+    assert run["parent_span_id"] == user["span_id"]
+    assert {s["resource"]["service.name"] for s in spans} == {"distro-service"}
+    assert "axolotl.run.id" in run["resource"] and "axolotl.run.id" not in user["resource"]
+    assert not rotel_collector.recorder.received.logs and not rotel_collector.recorder.received.metrics
