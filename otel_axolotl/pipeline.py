@@ -33,6 +33,7 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from . import semconv as sc
 from ._metric_wrapper import GuardedMetricExporter
@@ -147,8 +148,11 @@ class Pipeline:
         self._replay_done = threading.Event()
         self._replay_stop = threading.Event()
         self.ids = RunIdGenerator(run_id)
+        # ALWAYS_ON, not the SDK's default (OTEL_TRACES_SAMPLER from os.environ, parent-based):
+        # a run is a handful of spans, and a parent the user did not sample (TRACEPARENT with
+        # flags 00) must not silently drop the whole run.
         self.tracer_provider = TracerProvider(
-            resource=resource, id_generator=self.ids, shutdown_on_exit=False
+            resource=resource, id_generator=self.ids, sampler=ALWAYS_ON, shutdown_on_exit=False
         )
         self.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         readers = []

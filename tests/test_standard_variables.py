@@ -212,3 +212,15 @@ def test_an_error_inside_a_users_span_goes_on_the_run_span_not_theirs():
     assert [e.name for e in run.events] == [sc.EVENT_EXCEPTION]
     error_events = [e for e in captured.events if e.event_name.endswith("-error")]
     assert error_events and all(e.span_id == run.context.span_id for e in error_events)
+
+
+def test_a_parent_the_user_did_not_sample_still_gets_the_whole_run(monkeypatch):
+    """TRACEPARENT with flags 00, and OTEL_TRACES_SAMPLER=always_off (which the SDK itself would
+    read from the environment): the run is still recorded."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+    captured = Captured()
+    _run_on(captured, {"TRACEPARENT": f"00-{trace_id}-{parent_id}-00"})
+    run = captured.one_span(sc.SPAN_RUN)
+    assert f"{run.context.trace_id:032x}" == trace_id and run.context.trace_flags.sampled
+    assert captured.spans_named(sc.SPAN_EPOCH)
