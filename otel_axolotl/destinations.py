@@ -39,8 +39,6 @@ class Destination:
 
 
 _EXPORTER_FIELD = {"traces": "span_exporter", "logs": "log_exporter", "metrics": "metric_exporter"}
-DEFAULT_OTLP_TARGET = _s.OtlpSignal("http://localhost:4317", "grpc", False)
-"""Where ``OTEL_<SIGNAL>_EXPORTER=otlp`` sends without an endpoint variable: the spec's default."""
 
 
 def otlp_targets(settings: _s.Settings) -> dict[str, _s.OtlpSignal]:
@@ -53,7 +51,10 @@ def otlp_targets(settings: _s.Settings) -> dict[str, _s.OtlpSignal]:
             if signal in settings.otlp:
                 targets[signal] = settings.otlp[signal]
         elif "otlp" in chosen:
-            targets[signal] = settings.otlp.get(signal, DEFAULT_OTLP_TARGET)
+            default = settings.otlp_defaults.get(signal) or _s.OtlpSignal(
+                "http://localhost:4317", "grpc", False
+            )
+            targets[signal] = settings.otlp.get(signal, default)
     return targets
 
 

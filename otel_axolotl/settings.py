@@ -336,6 +336,9 @@ class Settings:
     user_resource: dict[str, str] = field(default_factory=dict)
     """What the user configured for their own backend: OTEL_RESOURCE_ATTRIBUTES, with
     OTEL_SERVICE_NAME as ``service.name`` on top. Never sent to product analytics."""
+    otlp_defaults: dict[str, OtlpSignal] = field(default_factory=dict)
+    """Signal -> where ``OTEL_<SIGNAL>_EXPORTER=otlp`` sends when no endpoint variable is set:
+    the spec's default for the signal's protocol (``localhost:4317`` gRPC, ``:4318`` HTTP)."""
     exporters: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Signal -> the exporter names OTEL_<SIGNAL>_EXPORTER selects (known names only; ``()`` for
     ``none``); a signal absent here was not set (OTLP when an endpoint is configured)."""
@@ -344,6 +347,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env  # the one place that reads the environment
         rank = ranks.detect(env)
+        selection = exporter_selection(env)
         host = env.get(OTEL_AXOLOTL_POSTHOG_HOST, "").strip()
         run_id = (env.get(OTEL_AXOLOTL_RUN_ID) or "").strip().lower() or None
         if run_id is not None and not _is_run_id(run_id):
@@ -396,7 +400,8 @@ class Settings:
             traceparent=(env.get(TRACEPARENT) or "").strip() or None,
             tracestate=(env.get(TRACESTATE) or "").strip() or None,
             user_resource=user_resource(env),
-            exporters=exporter_selection(env),
+            exporters=selection,
+            otlp_defaults=otlp_defaults(env) if any("otlp" in v for v in selection.values()) else {},
         )
 
 
@@ -494,3 +499,15 @@ def installed_exporters(signal: str) -> frozenset[str]:
         return frozenset(ep.name for ep in entry_points(group=f"opentelemetry_{signal}_exporter"))
     except Exception:
         return frozenset()
+
+
+def otlp_defaults(env: Mapping[str, str]) -> dict[str, OtlpSignal]:
+    """The spec's default OTLP endpoint per signal, for the protocol the variables name."""
+    general = parse_choice(env, OTEL_EXPORTER_OTLP_PROTOCOL, OTLP_PROTOCOLS, "grpc")
+    result = {}
+    for signal in SIGNALS:
+        var = OTEL_EXPORTER_OTLP_SIGNAL_PROTOCOL.format(signal=signal.upper())
+        protocol = parse_choice(env, var, OTLP_PROTOCOLS, general)
+        port = 4317 if protocol == "grpc" else 4318
+        result[signal] = OtlpSignal(f"http://localhost:{port}", protocol, False)
+    return result

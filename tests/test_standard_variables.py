@@ -224,3 +224,21 @@ def test_a_parent_the_user_did_not_sample_still_gets_the_whole_run(monkeypatch):
     run = captured.one_span(sc.SPAN_RUN)
     assert f"{run.context.trace_id:032x}" == trace_id and run.context.trace_flags.sampled
     assert captured.spans_named(sc.SPAN_EPOCH)
+
+
+def test_otlp_named_without_an_endpoint_goes_to_the_specs_default_for_its_protocol():
+    from otel_axolotl.destinations import otlp_targets
+
+    env = {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    }
+    env["OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"] = "grpc"
+    targets = otlp_targets(_s.Settings.from_env(env))
+    assert sorted(targets) == ["logs", "traces"]
+    assert (targets["traces"].endpoint, targets["traces"].protocol) == (
+        "http://localhost:4318",
+        "http/protobuf",
+    )
+    assert (targets["logs"].endpoint, targets["logs"].protocol) == ("http://localhost:4317", "grpc")
