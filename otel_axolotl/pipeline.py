@@ -134,7 +134,7 @@ class Pipeline:
         spool: SpoolConfig | None = None,
         user_resource_keys: frozenset[str] = frozenset(),
     ) -> None:
-        # What the user configured for their own backend (``runtime.user_configured_keys``)
+        # What the user configured for their own backend (``resource.user_configured_keys``)
         # reaches their destinations at every level, secrets removed, and never product analytics.
         keys = user_resource_keys
         scrubbers = {level: Scrubber(level, whitelist, user_resource_keys=keys) for level in Level}

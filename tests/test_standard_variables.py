@@ -19,7 +19,7 @@ from otel_axolotl.destinations import Destination
 from otel_axolotl.errors import report
 from otel_axolotl.privacy.values import Level
 from otel_axolotl.recorder import RunRecorder
-from otel_axolotl.runtime import host_arch, resource_attributes, user_configured_keys
+from otel_axolotl.resource import host_arch, resource_attributes, user_configured_keys
 from tests.support.capture import Captured
 
 TORCHRUN = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "job-7"}
