@@ -523,7 +523,10 @@ SPANS: dict[str, SpanSpec] = {
     ),
     SPAN_RUN: SpanSpec(
         name=SPAN_RUN,
-        brief="The whole training run; root of the run's trace (one trace per run, every rank).",
+        brief=(
+            "The whole training run (one trace per run, every rank); a child of the user's active span or of "
+            "TRACEPARENT when there is one, else the root of a trace whose id is the run id."
+        ),
         attributes=(
             ATTR_RANK,
             ATTR_RUN_ID,
