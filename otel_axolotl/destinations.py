@@ -40,9 +40,31 @@ class Destination:
     """PostHog: this run's random product id (``distinct_id``), also stamped on what is spooled."""
 
 
+_EXPORTER_FIELD = {"traces": "span_exporter", "logs": "log_exporter", "metrics": "metric_exporter"}
+
+
+def otlp_targets(settings: _s.Settings) -> dict[str, _s.OtlpSignal]:
+    """Signal -> where OTLP sends it: the endpoint variables, then OTEL_<SIGNAL>_EXPORTER
+    (``otlp`` without an endpoint: the spec's default; any list without ``otlp``: not over OTLP)."""
+    targets: dict[str, _s.OtlpSignal] = {}
+    for signal in _s.SIGNALS:
+        chosen = settings.exporters.get(signal)
+        if chosen is None:
+            if signal in settings.otlp:
+                targets[signal] = settings.otlp[signal]
+        elif "otlp" in chosen:
+            default = settings.otlp_defaults.get(signal) or _s.OtlpSignal(
+                "http://localhost:4317", "grpc", False
+            )
+            targets[signal] = settings.otlp.get(signal, default)
+    return targets
+
+
 def otlp(settings: _s.Settings) -> Destination | None:
-    """OTLP over gRPC or HTTP as the standard OTEL_EXPORTER_OTLP_* variables say."""
-    if not settings.otlp:
+    """OTLP over gRPC or HTTP as the standard OTEL_EXPORTER_OTLP_* and OTEL_<SIGNAL>_EXPORTER
+    variables say."""
+    targets = otlp_targets(settings)
+    if not targets:
         return None
     from ._logging import quiet_repeats
     from .spool_layout import otlp_recipient
@@ -50,14 +72,38 @@ def otlp(settings: _s.Settings) -> Destination | None:
     quiet_repeats()  # an unreachable collector is reported once, not once per batch
     level = Level(settings.privacy)
     dest = Destination("otlp", level)
-    for signal, target in settings.otlp.items():
-        exporter = _otlp_exporter(signal, target)
-        setattr(
-            dest,
-            {"traces": "span_exporter", "logs": "log_exporter", "metrics": "metric_exporter"}[signal],
-            exporter,
-        )
-    dest.recipient = otlp_recipient({s: (t.protocol, _otlp_url(s, t)) for s, t in settings.otlp.items()})
+    for signal, target in targets.items():
+        setattr(dest, _EXPORTER_FIELD[signal], _otlp_exporter(signal, target))
+    dest.recipient = otlp_recipient({s: (t.protocol, _otlp_url(s, t)) for s, t in targets.items()})
+    return dest
+
+
+def entry_point(name: str, signals: frozenset[str], level: Level) -> Destination | None:
+    """An exporter that OTEL_<SIGNAL>_EXPORTER names by its entry point
+    (``opentelemetry_<signal>_exporter``), built with no arguments (it reads its own variables),
+    fed from the privacy stage at the observability level like OTLP. A metric *reader* (it would
+    pull from the provider, past the stage) is refused."""
+    from importlib.metadata import entry_points
+
+    from opentelemetry.sdk.metrics.export import MetricReader
+
+    dest = Destination(f"exporter:{name}", level)
+    for signal in sorted(signals):
+        var = _s.OTEL_SIGNAL_EXPORTER.format(signal=signal.upper())
+        found = [ep for ep in entry_points(group=f"opentelemetry_{signal}_exporter") if ep.name == name]
+        try:
+            cls = found[0].load()
+            if isinstance(cls, type) and issubclass(cls, MetricReader):
+                raise TypeError("it is a metric reader, which would bypass the privacy stage")
+            exporter = cls()
+        except Exception as exc:
+            _s.warn_once(
+                f"exporter:{var}:{name}", "otel-axolotl: %s=%s cannot be used (%s); left out.", var, name, exc
+            )
+            continue
+        setattr(dest, _EXPORTER_FIELD[signal], exporter)
+    if dest.span_exporter is None and dest.log_exporter is None and dest.metric_exporter is None:
+        return None
     return dest
 
 
@@ -112,8 +158,21 @@ def json_lines(name: str, out: IO[str], level: Level, *, label: str | None = Non
     )
 
 
-def console(level: Level = Level.STRICT, out: IO[str] | None = None) -> Destination:
-    return json_lines("console", out or sys.stderr, level)
+def console(
+    level: Level = Level.STRICT, out: IO[str] | None = None, signals: frozenset[str] | None = None
+) -> Destination:
+    """JSON lines on stderr: every signal (OTEL_AXOLOTL_CONSOLE), or those OTEL_<SIGNAL>_EXPORTER
+    names ``console`` for."""
+    return only(json_lines("console", out or sys.stderr, level), signals)
+
+
+def only(dest: Destination, signals: frozenset[str] | None) -> Destination:
+    """``dest`` without the exporters of signals not in ``signals`` (None: all signals)."""
+    if signals is not None:
+        for signal, name in _EXPORTER_FIELD.items():
+            if signal not in signals:
+                setattr(dest, name, None)
+    return dest
 
 
 def file(path: str, level: Level = Level.STRICT) -> Destination | None:
@@ -181,12 +240,6 @@ def posthog(
 def debug(plan: PlannedDestination, out: IO[str] | None = None) -> Destination:
     """What OTEL_AXOLOTL_DEBUG prints instead of sending: the same level, the same signals."""
     label = f"debug {plan.name}"
-    printed = json_lines(label, out or sys.stderr, plan.level, label=label)
-    if "traces" not in plan.signals:
-        printed.span_exporter = None
-    if "logs" not in plan.signals:
-        printed.log_exporter = None
-    if "metrics" not in plan.signals:
-        printed.metric_exporter = None
+    printed = only(json_lines(label, out or sys.stderr, plan.level, label=label), plan.signals)
     printed.product_analytics = plan.product_analytics
     return printed

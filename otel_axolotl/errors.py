@@ -189,7 +189,9 @@ def record_error(
         exc_type = _exception_type(exc)
         message = str(exc)
         span = trace.get_current_span()
-        if not span.is_recording():
+        # A span of the user's own tracing is not ours to write into (issue 15): the run span.
+        scope = getattr(span, "instrumentation_scope", None)
+        if not span.is_recording() or getattr(scope, "name", None) != "otel_axolotl":
             span = manager.run_span
         if span is not None and span.is_recording():
             # the run's status belongs to whoever ends the run (end_run, or the integration)

@@ -117,7 +117,8 @@ class TelemetryManager:
         self.product_telemetry = self.plan.product_telemetry
         built = [] if s.sdk_disabled else self._build(destinations, extra_destinations)
         if built:
-            from .runtime import Runtime, resource_attributes
+            from .resource import resource_attributes
+            from .runtime import Runtime
 
             self._runtime = Runtime(
                 s,

@@ -35,6 +35,7 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from . import semconv as sc
 from ._metric_wrapper import GuardedMetricExporter
@@ -137,8 +138,13 @@ class Pipeline:
         metric_interval_millis: float,
         *,
         spool: SpoolConfig | None = None,
+        user_resource_keys: frozenset[str] = frozenset(),
     ) -> None:
-        scrubbers = {(level, False): Scrubber(level, whitelist) for level in Level}
+        # What the user configured for their own backend (``resource.user_configured_keys``)
+        # reaches their destinations at every level, secrets removed, and never product analytics.
+        scrubbers = {
+            level: Scrubber(level, whitelist, user_resource_keys=user_resource_keys) for level in Level
+        }
         self.destinations = list(destinations)
         self.spool_config = SpoolConfig(enabled=False) if spool is None else spool
         self.forked = False
@@ -151,16 +157,25 @@ class Pipeline:
         self._replay_done = threading.Event()
         self._replay_stop = threading.Event()
         self.ids = RunIdGenerator(run_id)
+        # ALWAYS_ON, not the SDK's default (OTEL_TRACES_SAMPLER from os.environ, parent-based):
+        # a run is a handful of spans, and a parent the user did not sample (TRACEPARENT with
+        # flags 00) must not silently drop the whole run.
         self.tracer_provider = TracerProvider(
-            resource=resource, id_generator=self.ids, shutdown_on_exit=False
+            resource=resource, id_generator=self.ids, sampler=ALWAYS_ON, shutdown_on_exit=False
         )
         self.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         readers = []
         for dest in self.destinations:
             scrubber = (  # one product destination (PostHog) per pipeline: its own scrubber and id
-                Scrubber(Level.STRICT, whitelist, product_analytics=True, product_id=dest.product_id)
+                Scrubber(
+                    Level.STRICT,
+                    whitelist,
+                    product_analytics=True,
+                    product_id=dest.product_id,
+                    user_resource_keys=user_resource_keys,
+                )
                 if dest.product_analytics
-                else scrubbers[dest.level, False]
+                else scrubbers[dest.level]
             )
             kept = self._spool(dest)
             if dest.span_exporter is not None:

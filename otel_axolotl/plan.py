@@ -12,6 +12,7 @@ level: with nothing wanted, privacy and exporter modules are never imported at a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ NOT_MAIN_RANK = "not the main rank"
 NO_OTLP = f"no {_s.OTEL_EXPORTER_OTLP_ENDPOINT} set"
 RANK_STRATEGY = f"this rank does not export ({_s.OTEL_AXOLOTL_RANKS})"
 SDK_DISABLED = f"{_s.OTEL_SDK_DISABLED}=true"
+EXPORTERS_NOT_OTLP = "OTEL_<SIGNAL>_EXPORTER names no otlp"
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def plan(
     skipped: dict[str, str] = {}
     if s.sdk_disabled:
         return Plan((), {"posthog": SDK_DISABLED, "otlp": SDK_DISABLED})
-    if not (consent.product_telemetry or s.otlp or s.console or s.file):
+    selected = observability_exporters(s)
+    if not (consent.product_telemetry or selected or s.console or s.file):
         return Plan((), {"posthog": NO_CONSENT, "otlp": NO_OTLP})
     from . import destinations as _dest
     from .privacy.values import Level
@@ -104,20 +107,45 @@ def plan(
     if not s.rank.exports(s.rank_strategy):
         skipped["otlp"] = RANK_STRATEGY
         return Plan(tuple(planned), skipped)
-    if s.otlp:
-        planned.append(PlannedDestination("otlp", level, frozenset(s.otlp), lambda: _dest.otlp(s)))
+    if "otlp" in selected:
+        planned.append(PlannedDestination("otlp", level, selected["otlp"], lambda: _dest.otlp(s)))
     else:
-        skipped["otlp"] = NO_OTLP
-    if s.console:
+        skipped["otlp"] = NO_OTLP if not s.exporters else EXPORTERS_NOT_OTLP
+    console_signals = frozenset(_s.SIGNALS) if s.console else selected.get("console")
+    if console_signals:
         planned.append(
-            PlannedDestination("console", level, frozenset(_s.SIGNALS), lambda: _dest.console(level))
+            PlannedDestination(
+                "console", level, console_signals, lambda: _dest.console(level, signals=console_signals)
+            )
         )
+    for name, signals in selected.items():
+        if name not in ("otlp", "console"):
+            planned.append(
+                PlannedDestination(
+                    f"exporter:{name}",
+                    level,
+                    signals,
+                    functools.partial(_dest.entry_point, name, signals, level),
+                )
+            )
     if s.file:
         path = s.file
         planned.append(
             PlannedDestination("file", level, frozenset(_s.SIGNALS), lambda: _dest.file(path, level))
         )
     return Plan(tuple(planned), skipped)
+
+
+def observability_exporters(settings: _s.Settings) -> dict[str, frozenset[str]]:
+    """Exporter name -> the signals it receives at the observability level: OTEL_<SIGNAL>_EXPORTER
+    where set, else OTLP for each signal with an endpoint (OTEL_EXPORTER_OTLP_*)."""
+    selected: dict[str, set[str]] = {}
+    for signal in _s.SIGNALS:
+        chosen = settings.exporters.get(signal)
+        names = ("otlp",) if chosen is None and signal in settings.otlp else (chosen or ())
+        for name in names:
+            selected.setdefault(name, set()).add(signal)
+    return {name: frozenset(signals) for name, signals in selected.items()}
 
 
 def needs_notice(settings: _s.Settings, consent: ConsentDecision, api_key: str | None) -> bool:

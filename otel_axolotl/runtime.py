@@ -7,9 +7,13 @@ instruments, the run span and the events of the run, the hardware observers, and
 hooks (``atexit`` and, unless OTEL_AXOLOTL_SIGNALS=false, SIGTERM/SIGINT through
 ``signals``). The disabled path never imports this module: it runs on ``host.NoopRuntime``.
 
-Run span: rank 0's first run span in a distributed run gets the id derived from the run id
-(``ranks.run_span_id``) and every other rank's run span is its child, so the whole run is one
-tree in one trace; in a single-process run it is a root whose trace id is the run id.
+Run span: a child of the span active when the run starts (the user's own), else of
+TRACEPARENT/TRACESTATE (``Settings.traceparent``), else a root whose trace id is the run id.
+In a distributed run rank 0's first run span gets the id derived from the run id
+(``ranks.run_span_id``) and every other rank's run span is its child, in TRACEPARENT's trace
+when there is one, so the whole run is one tree in one trace. Events of the run attach to the
+run span, never to a foreign active span. The providers are ours alone: nothing here touches
+the global OpenTelemetry providers (the user's stay theirs); only their ``service.name`` is read.
 """
 
 from __future__ import annotations
@@ -17,11 +21,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import platform
 import sys
 import threading
 import time
-import uuid
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -36,11 +38,13 @@ from . import ranks
 from . import semconv as sc
 from . import settings as _s
 from .destinations import Destination
+from .errors import _exception_type as exception_type
 from .host import OpenRun
 from .instruments import TrainingInstruments
 from .pipeline import Pipeline, run_with_deadline
 from .plan import spool_config
 from .privacy.whitelist import Whitelist
+from .resource import user_configured_keys
 from .version import __version__
 
 _logger = logging.getLogger("otel_axolotl")
@@ -56,31 +60,26 @@ class ExitHooks(Protocol):
     def spool_in_memory(self) -> None: ...
 
 
-def resource_attributes(
-    settings: _s.Settings, run_id: str, library_name: str | None, library_version: str | None
-) -> dict[str, Any]:
-    """The run's resource: run id, rank, non-identifying system facts. Never host, user, argv."""
-    rank = settings.rank
-    attrs: dict[str, Any] = {
-        sc.ATTR_SERVICE_NAME: settings.service_name,
-        sc.ATTR_SERVICE_VERSION: library_version or __version__,
-        sc.ATTR_SERVICE_INSTANCE_ID: uuid.uuid4().hex,
-        sc.ATTR_TELEMETRY_DISTRO_NAME: "otel-axolotl",
-        sc.ATTR_TELEMETRY_DISTRO_VERSION: __version__,
-        sc.ATTR_RUN_ID: run_id,
-        sc.ATTR_RANK: rank.rank,
-        sc.ATTR_LOCAL_RANK: rank.local_rank,
-        sc.ATTR_WORLD_SIZE: rank.world_size,
-        sc.ATTR_PROCESS_RUNTIME_NAME: sys.implementation.name,
-        sc.ATTR_PROCESS_RUNTIME_VERSION: platform.python_version(),
-        sc.ATTR_OS_TYPE: sys.platform if sys.platform != "win32" else "windows",
-        sc.ATTR_HOST_ARCH: platform.machine().lower(),
-    }
-    if library_name:
-        attrs[sc.ATTR_LIBRARY_NAME] = library_name
-    if library_version:
-        attrs[sc.ATTR_LIBRARY_VERSION] = library_version
-    return attrs
+def incoming_context(settings: _s.Settings) -> context.Context | None:
+    """TRACEPARENT/TRACESTATE (OpenTelemetry's environment carrier) as a parent context, or
+    None. A malformed value gets one warning naming the variable (never the value)."""
+    if not settings.traceparent:
+        return None
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier = {"traceparent": settings.traceparent}
+    if settings.tracestate:
+        carrier["tracestate"] = settings.tracestate
+    extracted = TraceContextTextMapPropagator().extract(carrier, context=context.Context())
+    if not trace.get_current_span(extracted).get_span_context().is_valid:
+        _s.warn_once(
+            "traceparent",
+            "otel-axolotl: %s is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>); the run "
+            "starts its own trace.",
+            _s.TRACEPARENT,
+        )
+        return None
+    return extracted
 
 
 class Runtime:
@@ -101,14 +100,18 @@ class Runtime:
         self.rank = settings.rank
         self.run_id = run_id
         self.whitelist = Whitelist.load(settings.whitelist_path)
+        # Resource(), not Resource.create(): that reads OTEL_RESOURCE_ATTRIBUTES from os.environ
+        # itself; here it comes from the settings, with the spec's precedence.
         self.pipeline = Pipeline(
             destinations,
-            Resource.create(dict(resource)),
+            Resource(dict(resource)),
             run_id,
             self.whitelist,
             settings.metric_interval_millis,
             spool=spool_config(settings),
+            user_resource_keys=user_configured_keys(resource),
         )
+        self._incoming = incoming_context(settings)
         self.ids = self.pipeline.ids
         # Rank 0's first run span in a distributed run gets this id; other ranks parent on it.
         self._run_span_id: int | None = (
@@ -183,11 +186,22 @@ class Runtime:
             return self._run_span
 
     def _run_parent_context(self) -> context.Context:
+        """The user's active span (this rank only), else TRACEPARENT (every rank inherits it),
+        else none: a root whose trace id is the run id. In a distributed run rank 0's run span
+        gets the id derived from the run id, and every other rank's run span is its child
+        (in TRACEPARENT's trace when there is one), unless that rank is inside a span of its own."""
+        active = trace.get_current_span()
+        user = active if active.get_span_context().is_valid else None
+        parent = trace.set_span_in_context(user, context.Context()) if user is not None else self._incoming
         if self._run_span_id is None:
-            return context.Context()
+            return parent or context.Context()
         if not self.rank.is_main:
+            if user is not None:
+                return parent or context.Context()
+            incoming = trace.get_current_span(self._incoming) if self._incoming is not None else None
+            trace_id = incoming.get_span_context().trace_id if incoming is not None else int(self.run_id, 16)
             remote = SpanContext(
-                int(self.run_id, 16),
+                trace_id,
                 self._run_span_id,
                 is_remote=True,
                 trace_flags=TraceFlags(TraceFlags.SAMPLED),
@@ -195,7 +209,7 @@ class Runtime:
             return trace.set_span_in_context(NonRecordingSpan(remote), context.Context())
         self.ids.pin(self._run_span_id)
         self._run_span_id = None  # a second run in this process gets a random id
-        return context.Context()
+        return parent or context.Context()
 
     def end_run(self, status: str = "completed", error: BaseException | None = None) -> None:
         """End the run span once: completed, failed (with the sanitized error) or interrupted."""
@@ -205,11 +219,10 @@ class Runtime:
         if span is None:
             return
         span.set_attribute(sc.ATTR_RUN_STATUS, status)
+        # Instrumentation leaves the status UNSET on success (OK is the application's to set).
         if error is not None:
-            span.set_attribute(sc.ATTR_ERROR_TYPE, type(error).__name__)
+            span.set_attribute(sc.ATTR_ERROR_TYPE, exception_type(error))
             span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-        elif status == "completed":
-            span.set_status(Status(StatusCode.OK))
         elif status == "interrupted":
             span.set_status(Status(StatusCode.ERROR, "interrupted"))
         span.end()
@@ -238,14 +251,16 @@ class Runtime:
         if event_type == "config-loaded":
             self.send_system_info()
 
-    def _event_context(self) -> context.Context | None:
-        """Every event belongs to the run's trace: on the current span when there is one,
-        else on the run span, else (before training starts) on the run's trace id alone."""
-        if trace.get_current_span().get_span_context().is_valid:
-            return None  # the current context
-        if self._run_span is not None:
-            return trace.set_span_in_context(self._run_span)
-        return trace.set_span_in_context(NonRecordingSpan(SpanContext(int(self.run_id, 16), 0, False)))
+    def _event_context(self) -> context.Context:
+        """Every event of the run attaches to the run span, never to whatever span is active
+        (a user's span would put the run's events in another trace). Before the run span starts
+        (``config-loaded``): the run's trace alone (TRACEPARENT's, else the run id)."""
+        run = self._run_span
+        if run is not None:
+            return trace.set_span_in_context(run, context.Context())
+        incoming = trace.get_current_span(self._incoming) if self._incoming is not None else None
+        trace_id = incoming.get_span_context().trace_id if incoming is not None else int(self.run_id, 16)
+        return trace.set_span_in_context(NonRecordingSpan(SpanContext(trace_id, 0, False)), context.Context())
 
     def send_system_info(self) -> None:
         """The ``system-info`` event, once per run."""

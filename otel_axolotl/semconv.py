@@ -374,56 +374,59 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
         name=ATTR_CODE_FUNCTION_NAME,
         type="string",
         privacy="public",
-        brief="Fully qualified function that reported an error through send_errors.",
+        brief="The function that reported an error through send_errors.",
         examples=("axolotl.train.train",),
     ),
     ATTR_CPU_MODE: AttributeSpec(
         name=ATTR_CPU_MODE,
         type="string",
         privacy="public",
-        brief="CPU mode of a utilization reading.",
+        brief="",
         examples=("user", "system"),
     ),
     ATTR_ERROR_TYPE: AttributeSpec(
         name=ATTR_ERROR_TYPE,
         type="string",
         privacy="public",
-        brief="Class of the error that ended an operation.",
+        brief=(
+            "Fully qualified exception class (builtins short: ValueError), or a drop reason on "
+            "axolotl.telemetry.dropped."
+        ),
         examples=("RuntimeError",),
     ),
     ATTR_EXCEPTION_MESSAGE: AttributeSpec(
         name=ATTR_EXCEPTION_MESSAGE,
         type="string",
         privacy="open",
-        brief="Exception message, after the value rules.",
+        brief="After the value rules.",
         examples=("CUDA out of memory. Tried to allocate 2.00 GiB",),
     ),
     ATTR_EXCEPTION_STACKTRACE: AttributeSpec(
         name=ATTR_EXCEPTION_STACKTRACE,
         type="string",
         privacy="open",
-        brief="Stack trace, with package-relative frames kept and every other path reduced to its file name.",
+        brief="Package-relative frames kept, every other path reduced to its file name.",
         examples=('File "site-packages/transformers/trainer.py", line 2240, in train',),
     ),
     ATTR_EXCEPTION_TYPE: AttributeSpec(
         name=ATTR_EXCEPTION_TYPE,
         type="string",
         privacy="public",
-        brief="Exception class name.",
+        brief="",
         examples=("torch.OutOfMemoryError",),
     ),
     ATTR_GEN_AI_REQUEST_MODEL: AttributeSpec(
         name=ATTR_GEN_AI_REQUEST_MODEL,
         type="string",
         privacy="whitelisted-name",
-        brief="Name of the model being trained or fine-tuned.",
+        brief="",
         examples=("meta-llama/Llama-3.1-8B",),
     ),
     ATTR_HOST_ARCH: AttributeSpec(
         name=ATTR_HOST_ARCH,
         type="string",
         privacy="public",
-        brief="CPU architecture (resource).",
+        brief="",
         examples=("amd64",),
     ),
     ATTR_HOST_NAME: AttributeSpec(
@@ -431,8 +434,8 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
         type="string",
         privacy="never",
         brief=(
-            "Host name. Listed so that nobody adds it; a user who sets it through OTEL_RESOURCE_ATTRIBUTES "
-            "still never sends it."
+            "Listed so that nobody adds it; a user who sets it through OTEL_RESOURCE_ATTRIBUTES still never "
+            "sends it."
         ),
         examples=("gpu-node-17",),
     ),
@@ -447,112 +450,115 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
         name=ATTR_HW_NAME,
         type="string",
         privacy="public",
-        brief="Device model name.",
+        brief="",
         examples=("NVIDIA H100 80GB HBM3",),
     ),
     ATTR_HW_TYPE: AttributeSpec(
         name=ATTR_HW_TYPE,
         type="string",
         privacy="public",
-        brief="Kind of hardware a power or temperature reading belongs to.",
+        brief="On power and temperature readings.",
         examples=("gpu",),
     ),
     ATTR_HW_VENDOR: AttributeSpec(
         name=ATTR_HW_VENDOR,
         type="string",
         privacy="public",
-        brief="Device vendor.",
+        brief="",
         examples=("nvidia",),
     ),
     ATTR_OS_TYPE: AttributeSpec(
         name=ATTR_OS_TYPE,
         type="string",
         privacy="public",
-        brief="Operating system family (resource).",
+        brief="",
         examples=("linux",),
     ),
     ATTR_PROCESS_COMMAND_LINE: AttributeSpec(
         name=ATTR_PROCESS_COMMAND_LINE,
         type="string",
         privacy="never",
-        brief="Command line. Never emitted.",
+        brief="Never emitted.",
         examples=("python train.py --token hf_...",),
     ),
     ATTR_PROCESS_RUNTIME_NAME: AttributeSpec(
         name=ATTR_PROCESS_RUNTIME_NAME,
         type="string",
         privacy="public",
-        brief="Python implementation (resource).",
+        brief="",
         examples=("cpython",),
     ),
     ATTR_PROCESS_RUNTIME_VERSION: AttributeSpec(
         name=ATTR_PROCESS_RUNTIME_VERSION,
         type="string",
         privacy="public",
-        brief="Python version (resource).",
+        brief="",
         examples=("3.11.7",),
     ),
     ATTR_SERVICE_INSTANCE_ID: AttributeSpec(
         name=ATTR_SERVICE_INSTANCE_ID,
         type="string",
         privacy="public",
-        brief="Random id of this process within the run (resource).",
+        brief="Resource; random per process.",
         examples=("627cc493-f310-47de-96bd-71410b7dec09",),
     ),
     ATTR_SERVICE_NAME: AttributeSpec(
         name=ATTR_SERVICE_NAME,
         type="string",
         privacy="public",
-        brief="Logical name of the instrumented program (resource).",
+        brief=(
+            "Resource. OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES, else the global "
+            "TracerProvider's, else otel-axolotl; never sent to product analytics when the user set it."
+        ),
         examples=("otel-axolotl",),
     ),
     ATTR_SERVICE_VERSION: AttributeSpec(
         name=ATTR_SERVICE_VERSION,
         type="string",
         privacy="public",
-        brief="Version of the instrumented program (resource).",
+        brief="",
         examples=("0.1.0",),
     ),
     ATTR_TELEMETRY_DISTRO_NAME: AttributeSpec(
         name=ATTR_TELEMETRY_DISTRO_NAME,
         type="string",
         privacy="public",
-        brief="The distribution of OpenTelemetry that produced the data (resource).",
+        brief="",
         examples=("otel-axolotl",),
     ),
     ATTR_TELEMETRY_DISTRO_VERSION: AttributeSpec(
         name=ATTR_TELEMETRY_DISTRO_VERSION,
         type="string",
         privacy="public",
-        brief="Its version (resource).",
+        brief="",
         examples=("0.1.0",),
     ),
     ATTR_TELEMETRY_SDK_LANGUAGE: AttributeSpec(
         name=ATTR_TELEMETRY_SDK_LANGUAGE,
         type="string",
         privacy="public",
-        brief="OpenTelemetry SDK language (resource).",
+        brief="",
         examples=("python",),
     ),
     ATTR_TELEMETRY_SDK_NAME: AttributeSpec(
         name=ATTR_TELEMETRY_SDK_NAME,
         type="string",
         privacy="public",
-        brief="OpenTelemetry SDK name (resource).",
+        brief="",
         examples=("opentelemetry",),
     ),
     ATTR_TELEMETRY_SDK_VERSION: AttributeSpec(
         name=ATTR_TELEMETRY_SDK_VERSION,
         type="string",
         privacy="public",
-        brief="OpenTelemetry SDK version (resource).",
+        brief="",
         examples=("1.45.2",),
     ),
     ATTR_USER_NAME: AttributeSpec(
         name=ATTR_USER_NAME,
         type="string",
         privacy="never",
-        brief="User name. Never emitted.",
+        brief="Never emitted.",
         examples=("alice",),
     ),
 }
@@ -587,7 +593,10 @@ SPANS: dict[str, SpanSpec] = {
     ),
     SPAN_RUN: SpanSpec(
         name=SPAN_RUN,
-        brief="The whole training run; root of the run's trace (one trace per run, every rank).",
+        brief=(
+            "The whole training run (one trace per run, every rank); a child of the user's active span or of "
+            "TRACEPARENT when there is one, else the root of a trace whose id is the run id."
+        ),
         attributes=(
             ATTR_RANK,
             ATTR_RUN_ID,

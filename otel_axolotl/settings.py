@@ -33,6 +33,21 @@ OTEL_EXPORTER_OTLP_SIGNAL_ENDPOINT = "OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"
 OTEL_EXPORTER_OTLP_SIGNAL_PROTOCOL = "OTEL_EXPORTER_OTLP_{signal}_PROTOCOL"
 OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
 OTEL_METRIC_EXPORT_INTERVAL = "OTEL_METRIC_EXPORT_INTERVAL"
+OTEL_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
+"""``key=value,key2=value2`` (values percent-encoded): resource facts for the user's own
+destinations (OTLP, console, file) at every level, secrets still removed; never PostHog.
+``OTEL_SERVICE_NAME`` wins over a ``service.name`` given here, which wins over the default."""
+OTEL_SIGNAL_EXPORTER = "OTEL_{signal}_EXPORTER"
+"""``OTEL_TRACES_EXPORTER``, ``OTEL_METRICS_EXPORTER``, ``OTEL_LOGS_EXPORTER``: a comma list of
+``none``, ``otlp``, ``console`` or installed entry points (``opentelemetry_<signal>_exporter``)
+that receive this signal at the observability level. Unset: OTLP when an endpoint is set.
+``none`` alone: the signal goes to no observability exporter."""
+TRACEPARENT = "TRACEPARENT"
+"""W3C trace context of the process that started this one (CI systems, orchestrators,
+``opentelemetry-instrument`` launchers): the run span becomes its child when no span is active."""
+TRACESTATE = "TRACESTATE"
+"""The W3C ``tracestate`` that goes with TRACEPARENT."""
+BUILTIN_EXPORTERS = ("none", "otlp", "console")
 
 # --- ours -------------------------------------------------------------------------------
 OTEL_AXOLOTL_PRIVACY = "OTEL_AXOLOTL_PRIVACY"
@@ -315,11 +330,24 @@ class Settings:
     shared_run_id: str | None = None
     """The run id every rank of this launch derives alike (``ranks.shared_run_id``), or None."""
     restart_attempt: str = "0"
+    traceparent: str | None = None
+    """TRACEPARENT as given (validated when the run span is started), or None."""
+    tracestate: str | None = None
+    user_resource: dict[str, str] = field(default_factory=dict)
+    """What the user configured for their own backend: OTEL_RESOURCE_ATTRIBUTES, with
+    OTEL_SERVICE_NAME as ``service.name`` on top. Never sent to product analytics."""
+    otlp_defaults: dict[str, OtlpSignal] = field(default_factory=dict)
+    """Signal -> where ``OTEL_<SIGNAL>_EXPORTER=otlp`` sends when no endpoint variable is set:
+    the spec's default for the signal's protocol (``localhost:4317`` gRPC, ``:4318`` HTTP)."""
+    exporters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Signal -> the exporter names OTEL_<SIGNAL>_EXPORTER selects (known names only; ``()`` for
+    ``none``); a signal absent here was not set (OTLP when an endpoint is configured)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env  # the one place that reads the environment
         rank = ranks.detect(env)
+        selection = exporter_selection(env)
         host = env.get(OTEL_AXOLOTL_POSTHOG_HOST, "").strip()
         run_id = (env.get(OTEL_AXOLOTL_RUN_ID) or "").strip().lower() or None
         if run_id is not None and not _is_run_id(run_id):
@@ -369,6 +397,11 @@ class Settings:
             rank=rank,
             shared_run_id=None if run_id else ranks.shared_run_id(env, rank),
             restart_attempt=(env.get(TORCHELASTIC_RESTART_COUNT) or "0").strip(),
+            traceparent=(env.get(TRACEPARENT) or "").strip() or None,
+            tracestate=(env.get(TRACESTATE) or "").strip() or None,
+            user_resource=user_resource(env),
+            exporters=selection,
+            otlp_defaults=otlp_defaults(env) if any("otlp" in v for v in selection.values()) else {},
         )
 
 
@@ -394,3 +427,87 @@ def config_file(env: Mapping[str, str]) -> Path:
         return Path(explicit).expanduser()
     base = (env.get("XDG_CONFIG_HOME") or "").strip() or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "otel-axolotl" / "config.yaml"
+
+
+def user_resource(env: Mapping[str, str]) -> dict[str, str]:
+    """OTEL_RESOURCE_ATTRIBUTES (the spec's ``key=value`` list, values percent-decoded) with
+    OTEL_SERVICE_NAME as ``service.name`` on top. A malformed pair is skipped with one warning
+    that names the variable, never the value (it may hold a secret)."""
+    from urllib.parse import unquote
+
+    result: dict[str, str] = {}
+    bad = 0
+    for pair in (env.get(OTEL_RESOURCE_ATTRIBUTES) or "").split(","):
+        if not pair.strip():
+            continue
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            bad += 1
+            continue
+        result[key] = unquote(value.strip())
+    if bad:
+        warn_once(
+            "resource:malformed",
+            "otel-axolotl: %s has %d entr%s that are not key=value; %s skipped.",
+            OTEL_RESOURCE_ATTRIBUTES,
+            bad,
+            "y" if bad == 1 else "ies",
+            "it is" if bad == 1 else "they are",
+        )
+    service = (env.get(OTEL_SERVICE_NAME) or "").strip()
+    if service:
+        result["service.name"] = service
+    return result
+
+
+def exporter_selection(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """OTEL_{TRACES,METRICS,LOGS}_EXPORTER: signal -> selected names. Unknown names get one
+    warning naming the variable and what is accepted, and are left out. Entry points are looked
+    up only when a name is not built in (the common, unset case imports nothing)."""
+    result: dict[str, tuple[str, ...]] = {}
+    for signal in SIGNALS:
+        var = OTEL_SIGNAL_EXPORTER.format(signal=signal.upper())
+        raw = env.get(var)
+        if raw is None or not raw.strip():
+            continue
+        names = [n.strip().lower() for n in raw.split(",") if n.strip()]
+        installed = (
+            installed_exporters(signal) if any(n not in BUILTIN_EXPORTERS for n in names) else frozenset()
+        )
+        known = [n for n in dict.fromkeys(names) if n in BUILTIN_EXPORTERS or n in installed]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            warn_once(
+                f"exporter:{var}",
+                "otel-axolotl: %s names %s, not an installed exporter; accepted: %s. Ignored.",
+                var,
+                ", ".join(repr(n) for n in unknown),
+                ", ".join((*BUILTIN_EXPORTERS, *sorted(installed - set(BUILTIN_EXPORTERS)))),
+            )
+        if not known:
+            continue  # nothing usable was named: as if unset
+        result[signal] = tuple(n for n in known if n != "none")  # () : ``none``, the signal is off
+    return result
+
+
+def installed_exporters(signal: str) -> frozenset[str]:
+    """Names of the ``opentelemetry_<signal>_exporter`` entry points installed."""
+    from importlib.metadata import entry_points
+
+    try:
+        return frozenset(ep.name for ep in entry_points(group=f"opentelemetry_{signal}_exporter"))
+    except Exception:
+        return frozenset()
+
+
+def otlp_defaults(env: Mapping[str, str]) -> dict[str, OtlpSignal]:
+    """The spec's default OTLP endpoint per signal, for the protocol the variables name."""
+    general = parse_choice(env, OTEL_EXPORTER_OTLP_PROTOCOL, OTLP_PROTOCOLS, "grpc")
+    result = {}
+    for signal in SIGNALS:
+        var = OTEL_EXPORTER_OTLP_SIGNAL_PROTOCOL.format(signal=signal.upper())
+        protocol = parse_choice(env, var, OTLP_PROTOCOLS, general)
+        port = 4317 if protocol == "grpc" else 4318
+        result[signal] = OtlpSignal(f"http://localhost:{port}", protocol, False)
+    return result

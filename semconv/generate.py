@@ -46,6 +46,7 @@ _VALUE_TYPES = ("string", "int", "double", "boolean", "string[]", "int[]", "doub
 ATTRIBUTE_TYPES = _VALUE_TYPES + tuple(f"template[{t}]" for t in _VALUE_TYPES)
 
 LINE_LENGTH = 110
+UPSTREAM_PREFIX = "https://opentelemetry.io/docs/specs/semconv/registry/attributes"
 
 
 # ---------------------------------------------------------------------------- model
@@ -59,6 +60,9 @@ class Attribute:
     brief: str
     examples: tuple[Any, ...]
     group: str
+    upstream: str | None = None
+    """OpenTelemetry's definition (a semantic-conventions registry URL): the meaning is theirs,
+    ``brief`` then only notes how we use it."""
 
     @property
     def is_template(self) -> bool:
@@ -221,8 +225,26 @@ def _parse_attribute(
     aid = _text(entry, "id", f"{group_where}, attribute #{position}", errors)
     where = f"{group_where}, attribute {aid!r}" if aid else f"{group_where}, attribute #{position}"
     atype = _text(entry, "type", where, errors, ATTRIBUTE_TYPES)
-    brief = _text(entry, "brief", where, errors)
-    _text(entry, "stability", where, errors, STABILITIES)
+    upstream = entry.get("upstream")
+    if upstream is None:  # ours: its meaning is declared here
+        brief = _text(entry, "brief", where, errors)
+        _text(entry, "stability", where, errors, STABILITIES)
+    else:  # OpenTelemetry's: referenced, not re-declared (stability and meaning are upstream's)
+        anchor = "#" + aid.replace(".", "-").replace("_", "-")
+        if not (
+            isinstance(upstream, str) and upstream.startswith(UPSTREAM_PREFIX) and upstream.endswith(anchor)
+        ):
+            errors.append(
+                f"{where}: field 'upstream' must be a semantic-conventions registry URL "
+                f"({UPSTREAM_PREFIX}/<namespace>/{anchor}), got {upstream!r}"
+            )
+        for key in ("brief", "stability"):
+            if key in entry:
+                errors.append(f"{where}: an upstream attribute has no '{key}' (upstream's); use 'note'")
+        brief = entry.get("note") or ""
+        if not isinstance(brief, str):
+            errors.append(f"{where}: field 'note' must be a string")
+            brief = ""
     privacy = _text(entry, "privacy", where, errors, PRIVACY_CLASSES)
     examples = entry.get("examples", [])
     if not isinstance(examples, list):
@@ -231,7 +253,7 @@ def _parse_attribute(
         errors.append(f"{where}: field 'examples' must hold strings, numbers, booleans or lists of them")
     if len(errors) > count:
         return None
-    return Attribute(aid, atype, privacy, _one_line(brief), tuple(examples), group)
+    return Attribute(aid, atype, privacy, _one_line(brief), tuple(examples), group, upstream)
 
 
 def _parse_signal(
@@ -592,6 +614,14 @@ _MD_PRIVACY_CLASSES = {
 }
 
 
+def _md_description(attribute: Attribute) -> str:
+    """Ours: the brief. OpenTelemetry's: a link to its definition, then how we use it."""
+    if attribute.upstream is None:
+        return attribute.brief
+    link = f"OpenTelemetry: [{attribute.id}]({attribute.upstream})."
+    return f"{link} {attribute.brief}" if attribute.brief else link
+
+
 def render_markdown(registry: Any) -> str:
     """The text of docs/what-we-collect.md."""
     model = _valid_model(registry)
@@ -614,7 +644,7 @@ def render_markdown(registry: Any) -> str:
                 _md_code(f"{a.id}.<key>" if a.is_template else a.id),
                 _md_code(a.type),
                 _md_code(a.privacy),
-                a.brief,
+                _md_description(a),
                 ", ".join(_md_example(e) for e in a.examples),
             ]
             for a in attributes

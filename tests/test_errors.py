@@ -187,7 +187,7 @@ def test_exception_event_on_the_run_span_and_the_run_status_left_alone(captured:
     captured.flush()
     run = captured.one_span(sc.SPAN_RUN)
     assert run.attributes[sc.ATTR_RUN_STATUS] == "completed"
-    assert run.status.status_code is StatusCode.OK
+    assert run.status.status_code is StatusCode.UNSET  # issue 15: instrumentation leaves success unset
     [event] = [e for e in run.events if e.name == sc.EVENT_EXCEPTION]
     assert event.attributes[sc.ATTR_EXCEPTION_TYPE] == "ValueError"
     assert event.attributes[sc.ATTR_EXCEPTION_MESSAGE] == "Test error"
@@ -220,7 +220,9 @@ def test_exception_event_on_the_current_child_span(captured: Captured) -> None:
     run = captured.one_span(sc.SPAN_RUN)
     assert [e.name for e in child.events] == [sc.EVENT_EXCEPTION]
     assert child.status.status_code is StatusCode.ERROR  # the failed operation
-    assert run.status.status_code is StatusCode.OK  # not the run: its caller caught the error
+    assert (
+        run.status.status_code is StatusCode.UNSET
+    )  # not the run: its caller caught the error (issue 15: unset on success)
     assert run.attributes[sc.ATTR_RUN_STATUS] == "completed"
     assert child.parent.span_id == run.context.span_id
 

@@ -35,7 +35,7 @@ def tiny_data(seed: int = 0) -> torch.utils.data.TensorDataset:
 
 def check_run(captured: Captured, trainer: str, *, checkpoints: bool = True) -> Any:
     run = assert_run_shape(captured, epochs=EPOCHS, trainer=trainer)
-    assert run.status.status_code is StatusCode.OK
+    assert run.status.status_code is StatusCode.UNSET  # issue 15: instrumentation leaves success unset
     missing = COMMON_METRICS - captured.metric_names()
     assert not missing, f"{trainer}: missing {sorted(missing)}"
     steps = [p.value for p in captured.points(sc.METRIC_TRAIN_STEPS)]

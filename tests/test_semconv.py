@@ -360,3 +360,33 @@ def test_assert_all_registered_checks_resource_keys() -> None:
     provider.shutdown()
     with pytest.raises(AssertionError, match=r"resource: attribute key 'process\.pid' is not registered"):
         assert_all_registered(exporter.get_finished_spans())
+
+
+def test_upstream_attributes_reference_their_definition_instead_of_redeclaring_it(tmp_path: Path) -> None:
+    """Issue 15: an OpenTelemetry attribute links to its semantic-conventions definition (no
+    brief or stability of ours); the page renders the link."""
+    registry = generate.load_registry(generate.REGISTRY_PATH)
+    reused = next(g for g in registry["groups"] if g["id"] == "registry.otel.reused")
+    assert reused["attributes"] and all("upstream" in a and "brief" not in a for a in reused["attributes"])
+    page = generate.render_markdown(registry)
+    assert (
+        "[host.arch](https://opentelemetry.io/docs/specs/semconv/registry/attributes/host/#host-arch)" in page
+    )
+
+    bad = _minimal_registry()
+    attributes = bad["groups"][0]["attributes"]
+    attributes.append(
+        {"id": "os.type", "type": "string", "privacy": "public", "upstream": "https://example.com/x"}
+    )
+    attributes.append(
+        {
+            "id": "host.arch",
+            "type": "string",
+            "privacy": "public",
+            "brief": "CPU architecture.",
+            "upstream": "https://opentelemetry.io/docs/specs/semconv/registry/attributes/host/#host-arch",
+        }
+    )
+    errors = generate.validate(generate.load_registry(_write(tmp_path, bad)))
+    assert any("'os.type': field 'upstream' must be a semantic-conventions registry URL" in e for e in errors)
+    assert any("'host.arch': an upstream attribute has no 'brief'" in e for e in errors), errors

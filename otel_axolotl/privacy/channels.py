@@ -56,7 +56,6 @@ PRODUCT_RESOURCE_KEYS: frozenset[str] = frozenset(
         sc.ATTR_TELEMETRY_SDK_VERSION,
         sc.ATTR_TELEMETRY_DISTRO_NAME,
         sc.ATTR_TELEMETRY_DISTRO_VERSION,
-        sc.ATTR_RUN_ID,
         sc.ATTR_RANK,
         sc.ATTR_LOCAL_RANK,
         sc.ATTR_WORLD_SIZE,
@@ -69,7 +68,8 @@ PRODUCT_RESOURCE_KEYS: frozenset[str] = frozenset(
     }
 )
 """The resource facts the SDK computes itself; the only ones product analytics receives.
-``service.name`` is not among them: the user may set it (``OTEL_SERVICE_NAME``)."""
+``service.name`` is not among them: the user may set it (``OTEL_SERVICE_NAME``); nor is the run
+id, the trace id of the user's own backends (the product id replaces it: ``PRODUCT_ID_ATTRIBUTE``)."""
 
 _REGISTERED_UNITS: frozenset[str] = frozenset(spec.unit for spec in sc.METRICS.values())
 _CACHED = 256

@@ -68,6 +68,15 @@ class _Count:
         self.count += n
 
 
+def _secrets_only(value: Any, counter: RedactionCounter) -> Any:
+    """A user-configured resource value: only secrets removed (strings, and strings in lists)."""
+    if isinstance(value, str):
+        return scrub_text(value, Level.SECRETS_ONLY, counter)
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        return [_secrets_only(item, counter) for item in value]
+    return value
+
+
 class Scrubber:
     """One privacy level's rules, applied to attributes, text, resources, spans and records."""
 
@@ -78,7 +87,11 @@ class Scrubber:
         *,
         product_analytics: bool = False,
         product_id: str | None = None,
+        user_resource_keys: frozenset[str] = frozenset(),
     ) -> None:
+        self.user_resource_keys = user_resource_keys
+        """Resource keys the user configured for their own backend (OTEL_RESOURCE_ATTRIBUTES,
+        OTEL_SERVICE_NAME): kept with secrets-only rules at any level, never for product analytics."""
         self.level = Level(level)
         self.whitelist = whitelist
         self._strict = self.level is Level.STRICT
@@ -208,12 +221,24 @@ class Scrubber:
         if cached is not None and cached[0] is resource:
             return cached[1]
         counter = RedactionCounter()
-        attributes: Mapping[str, Any] = resource.attributes
-        if self.product_analytics:
-            attributes = {k: v for k, v in attributes.items() if k in channels.PRODUCT_RESOURCE_KEYS}
-        scrubbed = self.attributes(attributes, counter)
-        if self.product_id:  # ours (uuid4 hex): set after scrubbing, never a user value
-            scrubbed = {**scrubbed, channels.PRODUCT_ID_ATTRIBUTE: self.product_id}
+        configured = self.user_resource_keys
+        if self.product_analytics:  # the SDK's own facts only, never what the user configured
+            kept = {
+                k: v
+                for k, v in resource.attributes.items()
+                if k in channels.PRODUCT_RESOURCE_KEYS and k not in configured
+            }
+            scrubbed = self.attributes(kept, counter)
+            if self.product_id:  # ours (uuid4 hex): set after scrubbing, never a user value
+                scrubbed = {**scrubbed, channels.PRODUCT_ID_ATTRIBUTE: self.product_id}
+        else:
+            attributes = {k: v for k, v in resource.attributes.items() if k not in configured}
+            scrubbed = self.attributes(attributes, counter)
+            for key in configured & set(resource.attributes):
+                if sc.attribute_privacy(key) != "never":  # host.name stays home even when set
+                    scrubbed[scrub_text(key, Level.SECRETS_ONLY, counter)] = _secrets_only(
+                        resource.attributes[key], counter
+                    )
         clean = Resource(scrubbed, resource.schema_url)
         self._resources[id(resource)] = (resource, clean)
         return clean

@@ -277,8 +277,7 @@ def test_product_analytics_gets_only_the_sdks_own_resource_facts() -> None:
         "service.version": "0.1.0",
         "os.type": "[REDACTED:text]",
         "host.arch": "amd64",
-        "axolotl.run.id": "4bf92f3577b34da6a3ce929d0e0e4736",
-    }
+    }  # not the run id either: it is the trace id of the user's own backends (issue 13 item 5)
     otlp = Scrubber(STRICT, WL).resource(resource).attributes
     assert otlp["service.name"] == "alice-laptop"  # what the user set for their own backend
     assert "deployment.environment" not in otlp

@@ -243,6 +243,7 @@ class OtlpRecorder:
                                     "body": _any_value(rec.body),
                                     "attributes": attrs(rec.attributes),
                                     "trace_id": rec.trace_id.hex(),
+                                    "span_id": rec.span_id.hex(),
                                     "time_unix_nano": rec.time_unix_nano,
                                     "resource": resource,
                                 }
