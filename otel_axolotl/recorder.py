@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import semconv as sc
 from . import settings as _s
 from .runtime_metrics import RuntimeMetrics, RuntimeMetricsTracker
+from .windows import WindowSpans
 
 if TYPE_CHECKING:
     from .host import TelemetryHost
@@ -89,6 +90,9 @@ class RunRecorder:
         self._started = False
         self._ended = False
         self._rank_attrs: dict[str, Any] = {sc.ATTR_RANK: manager.rank.rank}
+        self._windows = WindowSpans(
+            manager, self._rank_attrs, settings.window_steps, settings.window_seconds
+        )
 
     @property
     def active(self) -> bool:
@@ -120,6 +124,7 @@ class RunRecorder:
             k: v for k, v in attrs.items() if k in (sc.ATTR_TRAIN_MAX_STEPS, sc.ATTR_TRAIN_NUM_EPOCHS)
         }
         self.manager.send_event(sc.EVENT_TRAIN_START, {}, start_attrs)
+        self._windows.open(self._run_context(), self.global_step)  # until the first epoch
 
     @guarded
     def train_end(self, status: str = "completed", error: BaseException | None = None) -> None:
@@ -129,6 +134,7 @@ class RunRecorder:
         self.manager.untrack_run(self)
         self._end_step_span()
         self.epoch_end()
+        self._windows.close(self.global_step)
         self.tracker.update_memory_metrics()
         summary = {
             **self.tracker.metrics.to_dict(),
@@ -155,6 +161,7 @@ class RunRecorder:
             context=self._run_context(),
             attributes={**self._rank_attrs, sc.ATTR_EPOCH: self.current_epoch},
         )
+        self._windows.open(self._epoch_context(), self.global_step)
 
     @guarded
     def epoch_end(self) -> None:
@@ -163,7 +170,13 @@ class RunRecorder:
             self._end_epoch_span()
             self.manager.instruments.record_pending()
 
+    def _epoch_context(self) -> Any:
+        from opentelemetry import trace
+
+        return trace.set_span_in_context(self._epoch_span)
+
     def _end_epoch_span(self) -> None:
+        self._windows.close(self.global_step)  # a window never outlives its epoch
         span, self._epoch_span = self._epoch_span, None
         if span is not None:
             span.end()
@@ -203,6 +216,8 @@ class RunRecorder:
         self.manager.instruments.record_step(duration)
         self.tracker.update_step(self.global_step)
         self._last_hook_ns = time.time_ns()
+        if self.global_step >= self._windows.next_check:  # one compare; see windows.py
+            self._windows.check(self.global_step)
         self._maybe_report_progress(progress)
 
     def _maybe_report_progress(self, progress: float | None) -> None:
@@ -247,6 +262,9 @@ class RunRecorder:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.last_metrics[key] = value
                 self.metric_steps[key] = self.global_step
+        loss = logs.get("loss")
+        if isinstance(loss, (int, float)) and not isinstance(loss, bool):
+            self._windows.add_loss(self.global_step, float(loss))
         train_loss = logs.get("train_loss")
         if isinstance(train_loss, (int, float)) and not isinstance(train_loss, bool):
             self.aggregate_metrics["train_loss"] = train_loss

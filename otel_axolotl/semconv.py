@@ -15,6 +15,7 @@ ATTR_CONFIG = "axolotl.config"
 ATTR_EPOCH = "axolotl.epoch"
 ATTR_EVAL_LOSS = "axolotl.eval.loss"
 ATTR_EVENT = "axolotl.event"
+ATTR_GPU_ORDINAL = "axolotl.gpu.ordinal"
 ATTR_LIBRARY_NAME = "axolotl.library.name"
 ATTR_LIBRARY_VERSION = "axolotl.library.version"
 ATTR_LOCAL_RANK = "axolotl.local_rank"
@@ -31,6 +32,12 @@ ATTR_TRAIN_GRADIENT_ACCUMULATION_STEPS = "axolotl.train.gradient_accumulation_st
 ATTR_TRAIN_MAX_STEPS = "axolotl.train.max_steps"
 ATTR_TRAIN_NUM_EPOCHS = "axolotl.train.num_epochs"
 ATTR_TRAINER = "axolotl.trainer"
+ATTR_WINDOW_LOSS_LAST = "axolotl.window.loss.last"
+ATTR_WINDOW_LOSS_MEAN = "axolotl.window.loss.mean"
+ATTR_WINDOW_STEP_FIRST = "axolotl.window.step.first"
+ATTR_WINDOW_STEP_LAST = "axolotl.window.step.last"
+ATTR_WINDOW_STEPS = "axolotl.window.steps"
+ATTR_WINDOW_STEPS_PER_SECOND = "axolotl.window.steps_per_second"
 ATTR_WORLD_SIZE = "axolotl.world_size"
 ATTR_CODE_FUNCTION_NAME = "code.function.name"
 ATTR_CPU_MODE = "cpu.mode"
@@ -42,7 +49,7 @@ ATTR_GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
 ATTR_HOST_ARCH = "host.arch"
 ATTR_HOST_NAME = "host.name"
 ATTR_HW_ID = "hw.id"
-ATTR_HW_NAME = "hw.name"
+ATTR_HW_MODEL = "hw.model"
 ATTR_HW_TYPE = "hw.type"
 ATTR_HW_VENDOR = "hw.vendor"
 ATTR_OS_TYPE = "os.type"
@@ -67,6 +74,7 @@ SPAN_EVALUATE = "axolotl.evaluate"
 SPAN_MODEL_LOAD = "axolotl.model.load"
 SPAN_RUN = "axolotl.run"
 SPAN_STEP = "axolotl.step"
+SPAN_WINDOW = "axolotl.window"
 
 # Events
 EVENT_ERROR_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*-error$")
@@ -90,6 +98,7 @@ METRIC_TRAIN_STEP_DURATION = "axolotl.train.step.duration"
 METRIC_TRAIN_STEPS = "axolotl.train.steps"
 METRIC_TRAIN_THROUGHPUT_SAMPLES = "axolotl.train.throughput.samples"
 METRIC_TRAIN_THROUGHPUT_TOKENS = "axolotl.train.throughput.tokens"
+METRIC_HW_ENERGY = "hw.energy"
 METRIC_HW_GPU_MEMORY_LIMIT = "hw.gpu.memory.limit"
 METRIC_HW_GPU_MEMORY_USAGE = "hw.gpu.memory.usage"
 METRIC_HW_GPU_MEMORY_UTILIZATION = "hw.gpu.memory.utilization"
@@ -180,6 +189,16 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
             "the event body."
         ),
         examples=("axolotl.event.message=hello",),
+    ),
+    ATTR_GPU_ORDINAL: AttributeSpec(
+        name=ATTR_GPU_ORDINAL,
+        type="int",
+        privacy="public",
+        brief=(
+            "The device's CUDA ordinal as this process sees it (what cuda:N means to torch); the NVML index "
+            "on the node with OTEL_AXOLOTL_GPUS=all."
+        ),
+        examples=(0,),
     ),
     ATTR_LIBRARY_NAME: AttributeSpec(
         name=ATTR_LIBRARY_NAME,
@@ -293,6 +312,48 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
         brief="Which integration produced the telemetry.",
         examples=("transformers", "lightning", "loop"),
     ),
+    ATTR_WINDOW_LOSS_LAST: AttributeSpec(
+        name=ATTR_WINDOW_LOSS_LAST,
+        type="double",
+        privacy="public",
+        brief="Last training loss logged in the window (absent when none was logged).",
+        examples=(2.27,),
+    ),
+    ATTR_WINDOW_LOSS_MEAN: AttributeSpec(
+        name=ATTR_WINDOW_LOSS_MEAN,
+        type="double",
+        privacy="public",
+        brief="Mean of the training losses logged in the window (absent when none was logged).",
+        examples=(2.31,),
+    ),
+    ATTR_WINDOW_STEP_FIRST: AttributeSpec(
+        name=ATTR_WINDOW_STEP_FIRST,
+        type="int",
+        privacy="public",
+        brief="First global optimizer step a window span covers.",
+        examples=(101,),
+    ),
+    ATTR_WINDOW_STEP_LAST: AttributeSpec(
+        name=ATTR_WINDOW_STEP_LAST,
+        type="int",
+        privacy="public",
+        brief="Last global optimizer step a window span covers.",
+        examples=(200,),
+    ),
+    ATTR_WINDOW_STEPS: AttributeSpec(
+        name=ATTR_WINDOW_STEPS,
+        type="int",
+        privacy="public",
+        brief="Optimizer steps in the window.",
+        examples=(100,),
+    ),
+    ATTR_WINDOW_STEPS_PER_SECOND: AttributeSpec(
+        name=ATTR_WINDOW_STEPS_PER_SECOND,
+        type="double",
+        privacy="public",
+        brief="Optimizer steps per second over the window.",
+        examples=(4.2,),
+    ),
     ATTR_WORLD_SIZE: AttributeSpec(
         name=ATTR_WORLD_SIZE,
         type="int",
@@ -369,15 +430,24 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
     ATTR_HW_ID: AttributeSpec(
         name=ATTR_HW_ID,
         type="string",
-        privacy="public",
-        brief="Index of the device among those this process uses (never a serial number or UUID).",
-        examples=("0",),
+        privacy="redacted",
+        brief=(
+            "Identifier of the device, unique on the host: the GPU UUID (NVML nvmlDeviceGetUUID, what DCGM "
+            "and nvidia-smi show), else its CUDA ordinal when NVML cannot read the UUID. Identifies a "
+            "physical GPU, so strict replaces it (axolotl.gpu.ordinal keeps the series apart); secrets-only "
+            "keeps it, to join with DCGM. Upstream: OpenTelemetry semantic conventions, hardware attributes "
+            "(https://opentelemetry.io/docs/specs/semconv/registry/attributes/hardware/)."
+        ),
+        examples=("GPU-5fa4a8e2-3c1d-7b9e-0f12-a3b4c5d6e7f8",),
     ),
-    ATTR_HW_NAME: AttributeSpec(
-        name=ATTR_HW_NAME,
+    ATTR_HW_MODEL: AttributeSpec(
+        name=ATTR_HW_MODEL,
         type="string",
         privacy="public",
-        brief="Device model name.",
+        brief=(
+            "Device model name (NVML nvmlDeviceGetName). Upstream: OpenTelemetry semantic conventions, "
+            "hardware attributes (https://opentelemetry.io/docs/specs/semconv/registry/attributes/hardware/)."
+        ),
         examples=("NVIDIA H100 80GB HBM3",),
     ),
     ATTR_HW_TYPE: AttributeSpec(
@@ -537,6 +607,22 @@ SPANS: dict[str, SpanSpec] = {
         brief="One optimizer step; only when OTEL_AXOLOTL_STEP_SPANS samples it (off by default).",
         attributes=(ATTR_STEP,),
     ),
+    SPAN_WINDOW: SpanSpec(
+        name=SPAN_WINDOW,
+        brief=(
+            "A bounded stretch of training (OTEL_AXOLOTL_WINDOW_STEPS steps or OTEL_AXOLOTL_WINDOW_SECONDS "
+            "seconds, whichever first), a child of its epoch: sent as it ends, so a trace fills in while the "
+            "run goes on and keeps all but the last window after a kill."
+        ),
+        attributes=(
+            ATTR_WINDOW_LOSS_LAST,
+            ATTR_WINDOW_LOSS_MEAN,
+            ATTR_WINDOW_STEP_FIRST,
+            ATTR_WINDOW_STEP_LAST,
+            ATTR_WINDOW_STEPS,
+            ATTR_WINDOW_STEPS_PER_SECOND,
+        ),
+    ),
 }
 
 EVENTS: dict[str, EventSpec] = {
@@ -634,7 +720,7 @@ METRICS: dict[str, MetricSpec] = {
             "PyTorch allocator figure torch.cuda.memory_allocated; only once the program has imported torch "
             "and initialised CUDA itself."
         ),
-        attributes=(ATTR_RANK, ATTR_HW_ID),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID),
     ),
     METRIC_TORCH_MEMORY_RESERVED: MetricSpec(
         name=METRIC_TORCH_MEMORY_RESERVED,
@@ -644,7 +730,7 @@ METRICS: dict[str, MetricSpec] = {
             "PyTorch allocator figure torch.cuda.memory_reserved; only once the program has imported torch "
             "and initialised CUDA itself."
         ),
-        attributes=(ATTR_RANK, ATTR_HW_ID),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID),
     ),
     METRIC_TRAIN_EPOCH: MetricSpec(
         name=METRIC_TRAIN_EPOCH,
@@ -702,47 +788,58 @@ METRICS: dict[str, MetricSpec] = {
         brief="Tokens per second, where the trainer reports it.",
         attributes=(ATTR_RANK,),
     ),
+    METRIC_HW_ENERGY: MetricSpec(
+        name=METRIC_HW_ENERGY,
+        instrument="observable_counter",
+        unit="J",
+        brief=(
+            "Energy the GPU consumed since the driver was loaded (NVML total energy consumption, mJ / 1000); "
+            "only from GPUs that report it (Volta and newer). Upstream: OpenTelemetry semantic conventions, "
+            "hardware metrics (https://opentelemetry.io/docs/specs/semconv/hardware/common/)."
+        ),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+    ),
     METRIC_HW_GPU_MEMORY_LIMIT: MetricSpec(
         name=METRIC_HW_GPU_MEMORY_LIMIT,
         instrument="observable_updowncounter",
         unit="By",
         brief="Total GPU memory of the device (NVML memory info total).",
-        attributes=(ATTR_RANK, ATTR_HW_ID, ATTR_HW_NAME, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
     ),
     METRIC_HW_GPU_MEMORY_USAGE: MetricSpec(
         name=METRIC_HW_GPU_MEMORY_USAGE,
         instrument="observable_updowncounter",
         unit="By",
         brief="GPU memory in use, all processes on the device (NVML memory info used).",
-        attributes=(ATTR_RANK, ATTR_HW_ID, ATTR_HW_NAME, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
     ),
     METRIC_HW_GPU_MEMORY_UTILIZATION: MetricSpec(
         name=METRIC_HW_GPU_MEMORY_UTILIZATION,
         instrument="observable_gauge",
         unit="1",
         brief="Fraction of the GPU's memory in use (NVML memory info used / total).",
-        attributes=(ATTR_RANK, ATTR_HW_ID, ATTR_HW_NAME, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
     ),
     METRIC_HW_GPU_UTILIZATION: MetricSpec(
         name=METRIC_HW_GPU_UTILIZATION,
         instrument="observable_gauge",
         unit="1",
         brief="Fraction of time the GPU was busy over the last sample period (NVML utilization.gpu / 100).",
-        attributes=(ATTR_RANK, ATTR_HW_ID, ATTR_HW_NAME, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
     ),
     METRIC_HW_POWER: MetricSpec(
         name=METRIC_HW_POWER,
         instrument="observable_gauge",
         unit="W",
         brief="Instantaneous power drawn by the component; hw.type=gpu for GPUs (NVML power usage).",
-        attributes=(ATTR_RANK, ATTR_HW_ID, ATTR_HW_NAME, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
     ),
     METRIC_HW_TEMPERATURE: MetricSpec(
         name=METRIC_HW_TEMPERATURE,
         instrument="observable_gauge",
         unit="Cel",
         brief="Temperature of the component; hw.type=gpu for GPUs (NVML GPU temperature).",
-        attributes=(ATTR_RANK, ATTR_HW_ID, ATTR_HW_NAME, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
     ),
     METRIC_PROCESS_CPU_UTILIZATION: MetricSpec(
         name=METRIC_PROCESS_CPU_UTILIZATION,
