@@ -170,6 +170,8 @@ class Pipeline:
                         export_timeout_millis=EXPORT_TIMEOUT_MILLIS,
                     )
                 )
+            if dest.metric_reader is not None:  # a pull destination (Prometheus)
+                readers.append(dest.metric_reader(scrubber))
         self.meter_provider = MeterProvider(
             resource=resource,
             metric_readers=readers,

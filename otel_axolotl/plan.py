@@ -74,7 +74,7 @@ def plan(
     skipped: dict[str, str] = {}
     if s.sdk_disabled:
         return Plan((), {"posthog": SDK_DISABLED, "otlp": SDK_DISABLED})
-    if not (consent.product_telemetry or s.otlp or s.console or s.file):
+    if not (consent.product_telemetry or s.otlp or s.console or s.file or s.prometheus):
         return Plan((), {"posthog": NO_CONSENT, "otlp": NO_OTLP})
     from . import destinations as _dest
     from .privacy.values import Level
@@ -116,6 +116,12 @@ def plan(
         path = s.file
         planned.append(
             PlannedDestination("file", level, frozenset(_s.SIGNALS), lambda: _dest.file(path, level))
+        )
+    if s.prometheus:
+        planned.append(
+            PlannedDestination(
+                "prometheus", level, frozenset({"metrics"}), lambda: _dest.prometheus(s, level)
+            )
         )
     return Plan(tuple(planned), skipped)
 

@@ -373,10 +373,13 @@ class Settings:
             step_span_ratio=parse_float(env, OTEL_AXOLOTL_STEP_SPANS, 0.0, maximum=1.0),
             window_steps=int(parse_float(env, OTEL_AXOLOTL_WINDOW_STEPS, DEFAULT_WINDOW_STEPS, minimum=1)),
             window_seconds=parse_float(env, OTEL_AXOLOTL_WINDOW_SECONDS, DEFAULT_WINDOW_SECONDS, minimum=0.1),
-            prometheus="prometheus" in [n.strip().lower() for n in env.get(OTEL_METRICS_EXPORTER, "").split(",")],
+            prometheus="prometheus"
+            in {n.strip().lower() for n in env.get(OTEL_METRICS_EXPORTER, "").split(",")},
             prometheus_host=(env.get(OTEL_EXPORTER_PROMETHEUS_HOST) or "").strip() or DEFAULT_PROMETHEUS_HOST,
             prometheus_port=int(
-                parse_float(env, OTEL_EXPORTER_PROMETHEUS_PORT, DEFAULT_PROMETHEUS_PORT, minimum=0, maximum=65535)
+                parse_float(
+                    env, OTEL_EXPORTER_PROMETHEUS_PORT, DEFAULT_PROMETHEUS_PORT, minimum=0, maximum=65535
+                )
             ),
             shutdown_timeout=parse_float(
                 env, OTEL_AXOLOTL_SHUTDOWN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, minimum=0.1, maximum=600
