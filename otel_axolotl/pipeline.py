@@ -28,7 +28,7 @@ from typing import Any
 
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -146,7 +146,7 @@ class Pipeline:
             resource=resource, id_generator=self.ids, shutdown_on_exit=False
         )
         self.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        readers = []
+        readers: list[MetricReader] = []
         for dest in self.destinations:
             scrubber = scrubbers[dest.level]
             kept = self._spool(dest)

@@ -56,7 +56,9 @@ class ScrubbedPrometheusReader(PrometheusMetricReader):
         self._scrubber = scrubber
         self._endpoint = endpoint
 
-    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
         if metrics_data is None:
             return
         try:

@@ -90,9 +90,7 @@ class RunRecorder:
         self._started = False
         self._ended = False
         self._rank_attrs: dict[str, Any] = {sc.ATTR_RANK: manager.rank.rank}
-        self._windows = WindowSpans(
-            manager, self._rank_attrs, settings.window_steps, settings.window_seconds
-        )
+        self._windows = WindowSpans(manager, self._rank_attrs, settings.window_steps, settings.window_seconds)
 
     @property
     def active(self) -> bool:

@@ -36,7 +36,7 @@ class FakeNvml(types.ModuleType):
     class NVMLError(Exception):
         pass
 
-    class NVMLError_NotSupported(NVMLError):  # noqa: N801 - pynvml's own name
+    class NVMLError_NotSupported(NVMLError):  # pynvml's own name
         pass
 
     def __init__(self, gpus: list[FakeGpu], init_error: bool = False) -> None:
