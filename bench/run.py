@@ -34,6 +34,9 @@ class Sizes:
     training_warmup_steps: int = 50
     training_samples: int = 256
     torch_threads: int = 1
+    hotpath_reps: int = 3
+    hotpath_steps: int = 600
+    hotpath_skip: int = 50
     span_batches: int = 50
     span_batch_size: int = 1000
     disabled_pairs: int = 30
@@ -49,6 +52,9 @@ QUICK = Sizes(
     training_steps=20,
     training_warmup_steps=4,
     training_samples=64,
+    hotpath_reps=1,
+    hotpath_steps=60,
+    hotpath_skip=10,
     span_batches=6,
     span_batch_size=500,
     disabled_pairs=3,
@@ -88,7 +94,7 @@ class Row:
         return "-" if self.target is None else f"{self.target[0]} {self.target[1]:g}"
 
     def fmt(self, value: float) -> str:
-        digits = {"x": 3, "us": 1, "ms": 1, "s": 2, "MB": 1, "count": 0}[self.unit]
+        digits = {"x": 3, "%": 2, "us": 1, "ms": 2, "s": 2, "MB": 1, "count": 0}[self.unit]
         text = f"{value:.{digits}f}"
         return f">= {text}" if self.capped else text
 
@@ -195,6 +201,72 @@ def training(sizes: Sizes) -> list[Row]:
             "training CPU-time ratio: OTLP/gRPC to rotel (rotel excluded)",
             "x",
             ratios(cpu["otlp"], cpu["bare"]),
+        ),
+    ]
+
+
+def hotpath(sizes: Sizes) -> list[Row]:
+    """The SDK's own work per step, timed inside a real Trainer run (see bench/_hotpath.py)."""
+    result = worker(
+        "_hotpath.py",
+        [
+            "--reps",
+            sizes.hotpath_reps,
+            "--steps",
+            sizes.hotpath_steps,
+            "--skip",
+            sizes.hotpath_skip,
+            "--torch-threads",
+            sizes.torch_threads,
+        ],
+        timeout=900,
+    )
+    runs = result["runs"]
+    steps, skip = result["steps"], result["skip"]
+    return [
+        Row(
+            "hotpath.per_step_us",
+            f"hot path: callbacks per step, median of steps {skip}-{steps} (PostHog + OTLP)",
+            "us",
+            [r["median_us"] for r in runs],
+            ("<=", 10),
+            details={
+                "hooks_median_us": [r["hooks_median_us"] for r in runs],
+                "hooks_calls": runs[-1]["hooks_calls"],
+                "mean_us": [r["mean_us"] for r in runs],
+                "posthog_events_delivered": result["posthog_events"],
+            },
+        ),
+        Row(
+            "hotpath.per_step_p90_us", "hot path: callbacks per step, p90", "us", [r["p90_us"] for r in runs]
+        ),
+        Row(
+            "hotpath.floor_us",
+            "hot path floor: an empty callback timed the same way, median",
+            "us",
+            [r["floor_median_us"] for r in runs],
+        ),
+        Row(
+            "hotpath.share_pct",
+            "hot path: callbacks' median per step / training step",
+            "%",
+            [100 * r["median_us"] / r["median_step_us"] for r in runs],
+            details={"median_step_us": [r["median_step_us"] for r in runs]},
+        ),
+        Row(
+            "hotpath.train_begin_ms",
+            "one-time start: on_train_begin (run span, instruments, train-start)",
+            "ms",
+            [r["train_begin_ms"] for r in runs],
+            ("<", 20),
+            details={"train_end_ms": [r["train_end_ms"] for r in runs]},
+        ),
+        Row(
+            "hotpath.threads_us",
+            "exporter and reader threads' CPU per step (off the training thread)",
+            "us",
+            [r["other_threads_cpu_us_per_step"] for r in runs],
+            details={"python_threads_cpu_ms": [r["python_threads_cpu_ms"] for r in runs]},
         ),
     ]
 
@@ -326,6 +398,7 @@ def exit_and_memory(sizes: Sizes) -> list[Row]:
 
 RUNNERS: dict[str, Callable[[Sizes], list[Row]]] = {
     "training": training,
+    "hotpath": hotpath,
     "spans": spans,
     "startup": startup,
     "exit-memory": exit_and_memory,

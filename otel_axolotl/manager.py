@@ -83,7 +83,8 @@ class TelemetryManager:
             _s.warn_once(
                 "run_id:ranks",
                 "otel-axolotl: the launcher names no job (rendezvous id, SLURM step, MPI job, or "
-                "MASTER_ADDR/MASTER_PORT), so each rank has its own run id and trace; set %s to "
+                "on one node MASTER_PORT), so each rank has its own run id and trace; pass torchrun "
+                "a --rdzv-id per launch, or set %s to "
                 "one value for every rank (`otel-axolotl run` does).",
                 _s.OTEL_AXOLOTL_RUN_ID,
             )

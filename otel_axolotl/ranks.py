@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 _RANK_VARS = (
@@ -49,17 +50,33 @@ _LOCAL_WORLD_SIZE_VARS = (
     "MV2_COMM_WORLD_LOCAL_SIZE",
 )
 
+
 # Job identities that every rank of one launch sees alike, on every node, and that differ from
-# one launch to the next: (required, site-specific extras). Used when every required one is set.
-_JOB_IDENTITIES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    # torchrun's rendezvous id; "none" (its default) identifies nothing and is skipped.
-    (("TORCHELASTIC_RUN_ID",), ("MASTER_ADDR",)),
+# one launch to the next, each reduced to its parts that name no host and no address (what is
+# hashed must not be reversible to a machine: a host name or an address can be guessed and the
+# guess checked against the hash). Used when every named variable is set.
+def _numbers(value: str) -> str:
+    return ".".join(re.findall(r"[0-9]+", value))
+
+
+def _before(separator: str) -> Callable[[str], str]:
+    return lambda value: value.split(separator, 1)[0]
+
+
+def _without_address(value: str) -> str:
+    return re.sub(r"//[^:;/]*", "//", value)
+
+
+_JOB_IDENTITIES: tuple[tuple[tuple[str, ...], Callable[[str], str]], ...] = (
+    # torchrun's rendezvous id (random with --standalone; --rdzv-id otherwise); "none" (its
+    # default with a static rendezvous) identifies nothing and is skipped.
+    (("TORCHELASTIC_RUN_ID",), str),
     # a job step (srun); a bare allocation (salloc, sbatch's script) may hold several launches.
-    (("SLURM_JOB_ID", "SLURM_STEP_ID"), ("SLURM_CLUSTER_NAME", "SLURM_SUBMIT_HOST", "SLURM_JOB_NODELIST")),
-    (("PMIX_NAMESPACE",), ()),  # Open MPI 5 / PRRTE, and other PMIx launchers
-    (("OMPI_MCA_orte_hnp_uri",), ()),  # Open MPI 4: the launching mpirun's own address, per job
-    (("LSB_JOBID",), ("LSB_JOBINDEX", "LSB_SUB_HOST")),
-    (("PBS_JOBID",), ("PBS_O_HOST",)),
+    (("SLURM_JOB_ID", "SLURM_STEP_ID"), str),
+    (("PMIX_NAMESPACE",), _numbers),  # "prterun-<host>-<pid>@<job>": its numbers only
+    (("OMPI_MCA_orte_hnp_uri",), _without_address),  # "<jobid>;tcp://<address>:<port>"
+    (("LSB_JOBID",), str),
+    (("PBS_JOBID",), _before(".")),  # "<sequence>.<server host>"
 )
 _RUN_ID_PERSON = b"otel-axolotl-run"
 _SPAN_ID_PERSON = b"otel-axolotl-rsp"
@@ -145,20 +162,18 @@ def launch_identity(env: Mapping[str, str], info: RankInfo) -> list[str] | None:
     """What the launcher tells every rank alike about this launch, or None.
 
     In order: a job id (torchrun's rendezvous id, a SLURM job step, PMIx namespace, Open MPI
-    4's launcher address, LSF, PBS), with the site-specific values around it (cluster, submit
-    host, node list, master address); else, as a last resort, MASTER_ADDR and MASTER_PORT,
-    plus the launching process's pid and start time when every rank is on this node.
+    4's job, LSF, PBS), without any host name or address in it; else, when every rank is on
+    this node, MASTER_PORT and the launching process (its pid and start time: another launch
+    on the same port is another run). Never MASTER_ADDR, host names or node lists. A
+    multi-node launch that names no job gives None: each rank then has its own run id.
     """
-    for required, extras in _JOB_IDENTITIES:
-        values = [(env.get(name) or "").strip() for name in required]
+    for names, reduce in _JOB_IDENTITIES:
+        values = [(env.get(name) or "").strip() for name in names]
         if all(v and v.lower() != "none" for v in values):
-            return [f"{name}={(env.get(name) or '').strip()}" for name in required + extras]
-    addr, port = (env.get("MASTER_ADDR") or "").strip(), (env.get("MASTER_PORT") or "").strip()
-    if addr and port:
-        parts = [f"MASTER_ADDR={addr}", f"MASTER_PORT={port}"]
-        if info.single_node:
-            parts += _parent_identity()
-        return parts
+            return [f"{name}={reduce(value)}" for name, value in zip(names, values, strict=True)]
+    port = (env.get("MASTER_PORT") or "").strip()
+    if port and info.single_node:
+        return [f"MASTER_PORT={port}", *_parent_identity()]
     return None
 
 
@@ -167,9 +182,11 @@ def shared_run_id(env: Mapping[str, str] | None = None, info: RankInfo | None = 
 
     A keyed BLAKE2b hash of :func:`launch_identity`: deterministic, so ranks agree without
     talking to each other (no collective is ever run: it would hang when not every rank builds
-    a manager at the same point), and not reversible, because the hashed values include the
-    site's own host names, paths and launcher addresses, which never leave the machine. None in
-    a single-process run (a random id is used) or when the launcher says nothing usable.
+    a manager at the same point). What is hashed holds job numbers, a port and a process
+    identity, never a host name or an address, so no guess of a machine can be checked against
+    it. It only names the run's trace for the user's own backends: the PostHog product id is
+    random (``destinations.posthog``). None in a single-process run (a random id is used) or
+    when the launcher says nothing usable.
     """
     env = os.environ if env is None else env
     info = detect(env) if info is None else info

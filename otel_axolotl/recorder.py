@@ -3,7 +3,8 @@
 The transformers callback, the Lightning callback and the plain-loop API are thin adapters
 over one ``RunRecorder``, so all three emit the same span tree, metric names and events.
 Every public method is guarded: a telemetry bug is logged once and never reaches training.
-Per-step work is a few clock reads and metric updates; network I/O happens on exporter
+Per-step work is one clock read each side of the step, an increment and an append (the
+metric reader's thread does the rest, see ``instruments``); network I/O happens on exporter
 threads only. Every span carries ``axolotl.rank``. An open run is known to the manager, so a
 signal (``manager.interrupt()``) ends it with ``train-end`` as ``interrupted``.
 """
@@ -15,10 +16,12 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import semconv as sc
 from . import settings as _s
+from .instruments import RUN_SUMMARY_MARKER, STEP_BATCH, run_summary_attributes
 from .runtime_metrics import RuntimeMetrics, RuntimeMetricsTracker
 from .windows import WindowSpans
 
@@ -41,6 +44,14 @@ LAST_METRIC_KEYS = (
 )
 
 
+def hook_failed(name: str, exc: Exception) -> None:
+    """A telemetry hook failed: say so once per hook, never raise. The hot-path hooks call
+    this from their own ``try`` (free in Python 3.11 until something raises) instead of
+    paying for ``guarded``'s extra call on every step."""
+    _s.warn_once(f"hook:{name}", "otel-axolotl: %s failed and was skipped: %r", name, exc)
+    _logger.debug("otel-axolotl: hook failure", exc_info=True)
+
+
 def guarded(method: F) -> F:
     """Never let telemetry raise into training; say so once per hook."""
 
@@ -49,13 +60,7 @@ def guarded(method: F) -> F:
         try:
             return method(*args, **kwargs)
         except Exception as exc:
-            _s.warn_once(
-                f"hook:{method.__qualname__}",
-                "otel-axolotl: %s failed and was skipped: %r",
-                method.__qualname__,
-                exc,
-            )
-            _logger.debug("otel-axolotl: hook failure", exc_info=True)
+            hook_failed(method.__qualname__, exc)
             return None
 
     return wrapper  # type: ignore[return-value]
@@ -65,24 +70,39 @@ class RunRecorder:
     """Spans, metrics and events for one training run."""
 
     def __init__(self, manager: TelemetryHost, trainer: str) -> None:
+        settings = manager.settings
+        # What the hot path (step_end, log) touches is assigned first: an instance's values
+        # are stored in insertion order, so these share one or two cache lines, and right
+        # after a training step every cache line is a miss.
+        self._pending_steps: Any = None  # the instruments' step buffer, appended to directly
+        self._step_started: float | None = None
+        self.global_step = 0
+        self._last_hook = perf_counter()  # when the previous hook ran (spans without a start)
+        self._untracked_steps = 0  # steps not yet handed to the tracker (see _sync_tracker)
+        self._step_span: Any = None
+        # The next step at which _maybe_report_progress can have something to do (a cheap
+        # test per step); see _next_progress_candidate.
+        self._progress_step_due = 1
+        self._window_due = 1 << 62  # the next step at which the open window is checked (windows.py)
+        self._pending_logs: Any = None  # the instruments' log buffer, likewise
+        self._logged: dict[str, Any] = {}  # every numeric key this run logged -> latest value
+        self._logged_at: dict[str, int] = {}  # ... and the step it was logged at
         self.manager = manager
         self.trainer = trainer
-        settings = manager.settings
         self.progress_steps = settings.progress_steps
         self.progress_seconds = settings.progress_seconds
         self.step_span_ratio = settings.step_span_ratio
         self.tracker = RuntimeMetricsTracker()
         self.current_epoch = -1
-        self.global_step = 0
         # What Axolotl's progress and end events carry: the latest value of each metric that was
         # actually logged, the step it was logged at, and the run mean transformers logs last.
+        # Logs are folded in lazily (refresh_last_metrics), not on the hot path.
         self.last_metrics: dict[str, Any] = {}
         self.metric_steps: dict[str, int] = {}
         self.aggregate_metrics: dict[str, Any] = {}
+        self.run_summary: dict[str, float] = {}  # the trainer's closing log, as run span attributes
+        self._instruments: Any = None  # resolved once: the hot path skips the manager
         self._epoch_span: Any = None
-        self._step_span: Any = None
-        self._step_started: float | None = None
-        self._last_hook_ns = time.time_ns()
         self.start_step = 0
         self.start_time = time.time()
         self.last_report_time = self.start_time
@@ -111,10 +131,12 @@ class RunRecorder:
         self._started = True
         self.manager.track_run(self)
         self.start_step = self.global_step = self.last_report_step = start_step
+        self._progress_step_due = start_step + 1
         self.start_time = self.last_report_time = time.time()
         self.tracker.metrics = RuntimeMetrics(start_time=self.start_time)
         attrs = {sc.ATTR_TRAINER: self.trainer, **(attributes or {})}
         self.manager.start_run(attrs)
+        self._resolve_instruments()
         # Axolotl sends system-info after config-loaded; a run nothing sent config-loaded for
         # (a plain Trainer, TRL, accelerate) gets it here. The manager sends it once.
         self.manager.send_system_info()
@@ -122,7 +144,7 @@ class RunRecorder:
             k: v for k, v in attrs.items() if k in (sc.ATTR_TRAIN_MAX_STEPS, sc.ATTR_TRAIN_NUM_EPOCHS)
         }
         self.manager.send_event(sc.EVENT_TRAIN_START, {}, start_attrs)
-        self._windows.open(self._run_context(), self.global_step)  # until the first epoch
+        self._open_window(self._run_context())  # until the first epoch begins
 
     @guarded
     def train_end(self, status: str = "completed", error: BaseException | None = None) -> None:
@@ -130,9 +152,14 @@ class RunRecorder:
             return
         self._ended = True
         self.manager.untrack_run(self)
+        if error is not None:
+            self._record_error(error)
         self._end_step_span()
         self.epoch_end()
-        self._windows.close(self.global_step)
+        self._close_window()
+        self.refresh_last_metrics()
+        self._sync_tracker()
+        self._instruments = self._pending_steps = self._pending_logs = None  # nothing after the end
         self.tracker.update_memory_metrics()
         summary = {
             **self.tracker.metrics.to_dict(),
@@ -145,6 +172,17 @@ class RunRecorder:
             sc.EVENT_TRAIN_END, summary, {sc.ATTR_STEP: self.global_step, sc.ATTR_RUN_STATUS: status}
         )
         self.manager.end_run(status, error)
+
+    def _record_error(self, error: BaseException) -> None:
+        """The error that ended the run: its exception event (on the current span or the run
+        span) and its ``<module>.<function>-error`` event, unless an integration or
+        ``send_errors`` already reported this very exception (``errors.report`` tells once)."""
+        if not isinstance(error, Exception):
+            return
+        from .errors import error_event_name, report
+
+        name = error_event_name(error.__traceback__)
+        report(error, name, name.removesuffix("-error"), self.manager, end_run=False)
 
     # -- epochs and steps -----------------------------------------------------------------------
     @guarded
@@ -159,36 +197,69 @@ class RunRecorder:
             context=self._run_context(),
             attributes={**self._rank_attrs, sc.ATTR_EPOCH: self.current_epoch},
         )
-        self._windows.open(self._epoch_context(), self.global_step)
+        from opentelemetry import trace
+
+        self._open_window(trace.set_span_in_context(self._epoch_span))
 
     @guarded
     def epoch_end(self) -> None:
+        """The epoch span ends; its steps' durations are recorded by the next collection
+        (recording them here cost ~15 us a step on the training thread)."""
         if self._epoch_span is not None:
             self.tracker.end_epoch(self.current_epoch)
             self._end_epoch_span()
-            self.manager.instruments.record_pending()
 
-    def _epoch_context(self) -> Any:
-        from opentelemetry import trace
+    # -- window spans (windows.py): the hot path pays one compare against _window_due ---------
+    def _open_window(self, parent_context: Any) -> None:
+        self._windows.open(parent_context, self.global_step)
+        self._window_due = self._windows.next_check
 
-        return trace.set_span_in_context(self._epoch_span)
+    def _close_window(self) -> None:
+        self._windows.close(self.global_step)
+        self._window_due = self._windows.next_check
+
+    def _window_check(self, step: int) -> None:
+        self._windows.check(step)
+        self._window_due = self._windows.next_check
 
     def _end_epoch_span(self) -> None:
-        self._windows.close(self.global_step)  # a window never outlives its epoch
+        self._close_window()  # a window never outlives its epoch
         span, self._epoch_span = self._epoch_span, None
         if span is not None:
             span.end()
 
+    def _resolve_instruments(self) -> Any:
+        """The instruments, for a recorder whose hot path runs before (or without) train_begin;
+        None once the run ended or while telemetry is off."""
+        if self._ended or not self.active:
+            return None
+        instruments = self._instruments = self.manager.instruments
+        self._pending_steps = instruments.pending_steps
+        self._pending_logs = instruments.pending_logs
+        return instruments
+
+    def _sync_tracker(self) -> None:
+        """Hand the steps since the last sync to Axolotl's ``RuntimeMetricsTracker``, as if
+        it had been told at each step. Done before anything reads it (progress and end
+        events), not on the hot path: calling it every step cost about 1.5 us."""
+        untracked, self._untracked_steps = self._untracked_steps, 0
+        update, last = self.tracker.update_step, self.global_step
+        for step in range(last - untracked + 1, last + 1):
+            update(step)
+
     def step_begin(self) -> None:
-        """Hot path: one clock read, plus a span only when sampling asks for one."""
-        if not self.active:
-            return
-        self._step_started = time.perf_counter()
-        if self.step_span_ratio and random.random() < self.step_span_ratio:
-            self._begin_step_span()
+        """Hot path: one clock read, plus a span only when sampling asks for one. Nothing here
+        can raise (a sampled span is guarded on its own); recorded even while inactive, since
+        checking would cost more than the clock read."""
+        self._step_started = perf_counter()
+        if self.step_span_ratio:
+            self.maybe_begin_step_span()
 
     @guarded
-    def _begin_step_span(self) -> None:
+    def maybe_begin_step_span(self) -> None:
+        """A step span for the sampled share of steps (OTEL_AXOLOTL_STEP_SPANS)."""
+        if not self.active or random.random() >= self.step_span_ratio:
+            return
         from opentelemetry import trace
 
         parent = self._epoch_span
@@ -203,26 +274,63 @@ class RunRecorder:
             span.set_attribute(sc.ATTR_STEP, self.global_step)
             span.end()
 
-    @guarded
-    def step_end(self, global_step: int | None = None, progress: float | None = None) -> None:
-        if not self.active:
-            return
-        started, self._step_started = self._step_started, None
-        duration = time.perf_counter() - started if started is not None else None
-        self.global_step = self.global_step + 1 if global_step is None else global_step
-        self._end_step_span()
-        self.manager.instruments.record_step(duration)
-        self.tracker.update_step(self.global_step)
-        self._last_hook_ns = time.time_ns()
-        if self.global_step >= self._windows.next_check:  # one compare; see windows.py
-            self._windows.check(self.global_step)
+    def step_end(
+        self, global_step: int | None = None, progress: float | None = None, started: float | None = None
+    ) -> None:
+        """Hot path: a clock read, the step's duration appended to the instruments' buffer (the
+        reader thread counts and records it), the progress event only when one can be due.
+        ``started`` is the step's ``perf_counter()`` start for callers that keep it themselves
+        (default: ``step_begin``'s). Guarded inline (see hook_failed).
+
+        Every object touched here costs: right after a training step the caches are cold,
+        and each one is a few hundred nanoseconds."""
+        try:
+            now = perf_counter()
+            pending = self._pending_steps
+            if pending is None:
+                if self._resolve_instruments() is None:
+                    return
+                pending = self._pending_steps
+            if started is None:
+                started = self._step_started
+            self._step_started = None
+            pending.append(-1.0 if started is None else now - started)
+            step = self.global_step + 1 if global_step is None else global_step
+            self.global_step = step
+            self._last_hook = now
+            self._untracked_steps += 1
+            if self._step_span is not None:
+                self._end_step_span()
+            if step >= self._window_due:
+                self._window_check(step)
+            if step >= self._progress_step_due:
+                self._progress_due(step, progress)
+        except Exception as exc:
+            hook_failed("RunRecorder.step_end", exc)
+
+    def _progress_due(self, step: int, progress: float | None) -> None:
+        """A progress event may be due: also the moment to bound the buffers when no reader
+        drains them."""
+        instruments = self._instruments
+        if instruments is not None:
+            if len(instruments.pending_steps) >= STEP_BATCH:
+                instruments.record_pending()
+            if len(instruments.pending_logs) >= STEP_BATCH:
+                instruments.fold_logs()
+        self._sync_tracker()
         self._maybe_report_progress(progress)
+        # The next candidate of _maybe_report_progress's rule: progress_steps after the last
+        # report, or the next multiple of progress_steps (where time may make it report).
+        every = max(1, self.progress_steps)
+        self._progress_step_due = min(self.last_report_step + every, (step // every + 1) * every)
 
     def _maybe_report_progress(self, progress: float | None) -> None:
         """Axolotl's rule (0.21.0 ``TelemetryCallback.on_step_end``): the first step of the run;
         then a step ``progress_steps`` after the last report; and, at a step that is a multiple
         of ``progress_steps``, earlier when ``progress_seconds`` have passed since the last one.
-        Steps in between cost two comparisons: the clock is read only at those candidates."""
+        Steps in between cost two comparisons: the clock is read only at those candidates.
+        (``step_end`` calls this only from the next candidate on: keep ``_progress_due`` in
+        step with this rule.)"""
         step = self.global_step
         steps = step - self.last_report_step
         first = step == self.start_step + 1
@@ -233,6 +341,7 @@ class RunRecorder:
         if not (first or steps >= self.progress_steps or elapsed >= self.progress_seconds):
             return
         self.tracker.update_memory_metrics()
+        self.refresh_last_metrics()
         properties = {
             **self.last_metrics,
             "metric_steps": dict(self.metric_steps),
@@ -249,32 +358,64 @@ class RunRecorder:
         self.last_report_time = now
         self.last_report_step = step
 
-    # -- logs, evaluation, checkpoints ------------------------------------------------------------
-    @guarded
-    def log(self, logs: Mapping[str, Any]) -> None:
-        if not self.active:
-            return
-        self.manager.instruments.record_logs(logs)
+    def refresh_last_metrics(self) -> None:
+        """Bring ``last_metrics`` and ``metric_steps`` up to date with the logs handed over
+        since the last time (the hot path only hands them over)."""
+        instruments = self._instruments
+        if instruments is not None:
+            instruments.fold_logs()
+        logged, logged_at = self._logged, self._logged_at
         for key in LAST_METRIC_KEYS:
-            value = logs.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.last_metrics[key] = value
-                self.metric_steps[key] = self.global_step
-        loss = logs.get("loss")
-        if isinstance(loss, (int, float)) and not isinstance(loss, bool):
-            self._windows.add_loss(self.global_step, float(loss))
+            if key in logged:
+                self.last_metrics[key] = logged[key]
+                self.metric_steps[key] = logged_at[key]
+
+    def _last_hook_ns(self) -> int:
+        """Wall-clock time of the previous hook (kept as a perf_counter reading: cheaper)."""
+        return time.time_ns() - int((perf_counter() - self._last_hook) * 1e9)
+
+    # -- logs, evaluation, checkpoints ------------------------------------------------------------
+    def log(self, logs: Mapping[str, Any]) -> None:
+        """Hot path on logging steps: the dict is handed to the instruments, folded later.
+
+        transformers' closing log (the run's mean loss, runtime and throughput, after the
+        last step) is the run's summary, not a step's figures: it goes to the run span, and
+        the step loss gauge keeps the last step's loss."""
+        try:
+            pending = self._pending_logs
+            if pending is None:
+                if self._resolve_instruments() is None:
+                    return
+                pending = self._pending_logs
+            if RUN_SUMMARY_MARKER in logs:
+                self._record_run_summary(logs)
+            else:  # what instruments.record_logs does, one call and one object fewer
+                pending.append((dict(logs), self._logged, self._logged_at, self.global_step))
+                loss = logs.get("loss")
+                if loss is not None:
+                    self._windows.add_loss(self.global_step, loss)
+            self._last_hook = perf_counter()
+        except Exception as exc:
+            hook_failed("RunRecorder.log", exc)
+
+    def _record_run_summary(self, logs: Mapping[str, Any]) -> None:
         train_loss = logs.get("train_loss")
         if isinstance(train_loss, (int, float)) and not isinstance(train_loss, bool):
             self.aggregate_metrics["train_loss"] = train_loss
-        self._last_hook_ns = time.time_ns()
+        self.run_summary = run_summary_attributes(logs)
+        span = self.manager.run_span
+        if span is not None and self.run_summary:
+            span.set_attributes(self.run_summary)
 
     @guarded
     def evaluate(self, metrics: Mapping[str, Any], runtime_seconds: float | None = None) -> None:
+        """An evaluation span, and every numeric metric of it for ``axolotl.eval.metric``
+        (keys without transformers' ``eval_`` prefix get it: they are this evaluation's)."""
         if not self.active:
             return
         end = time.time_ns()
         runtime = runtime_seconds if runtime_seconds is not None else metrics.get("eval_runtime")
-        start = end - int(float(runtime) * 1e9) if isinstance(runtime, (int, float)) else self._last_hook_ns
+        start = end - int(float(runtime) * 1e9) if isinstance(runtime, (int, float)) else self._last_hook_ns()
         attrs: dict[str, Any] = {**self._rank_attrs, sc.ATTR_STEP: self.global_step}
         loss = metrics.get("eval_loss")
         if isinstance(loss, (int, float)):
@@ -283,8 +424,14 @@ class RunRecorder:
             sc.SPAN_EVALUATE, context=self._run_context(), attributes=attrs, start_time=start
         )
         span.end(end_time=end)
-        self.manager.instruments.record_logs({"eval_loss": loss} if loss is not None else {})
-        self._last_hook_ns = end
+        results = {
+            key if key.startswith("eval_") else f"eval_{key}": value
+            for key, value in metrics.items()
+            if key != "epoch"
+        }
+        instruments = self._instruments or self.manager.instruments
+        instruments.record_logs(results, self._logged, self._logged_at, self.global_step)
+        self._last_hook = perf_counter()
 
     @guarded
     def checkpoint_saved(self, step: int | None = None, started_ns: int | None = None) -> None:
@@ -299,7 +446,7 @@ class RunRecorder:
                 **self._rank_attrs,
                 sc.ATTR_CHECKPOINT_STEP: self.global_step if step is None else step,
             },
-            start_time=started_ns if started_ns is not None else self._last_hook_ns,
+            start_time=started_ns if started_ns is not None else self._last_hook_ns(),
         )
         span.end(end_time=end)
-        self._last_hook_ns = end
+        self._last_hook = perf_counter()

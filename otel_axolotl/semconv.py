@@ -14,6 +14,7 @@ ATTR_CHECKPOINT_STEP = "axolotl.checkpoint.step"
 ATTR_CONFIG = "axolotl.config"
 ATTR_EPOCH = "axolotl.epoch"
 ATTR_EVAL_LOSS = "axolotl.eval.loss"
+ATTR_EVAL_METRIC_NAME = "axolotl.eval.metric.name"
 ATTR_EVENT = "axolotl.event"
 ATTR_GPU_ORDINAL = "axolotl.gpu.ordinal"
 ATTR_LIBRARY_NAME = "axolotl.library.name"
@@ -31,6 +32,12 @@ ATTR_TRAIN_BATCH_SIZE = "axolotl.train.batch_size"
 ATTR_TRAIN_GRADIENT_ACCUMULATION_STEPS = "axolotl.train.gradient_accumulation_steps"
 ATTR_TRAIN_MAX_STEPS = "axolotl.train.max_steps"
 ATTR_TRAIN_NUM_EPOCHS = "axolotl.train.num_epochs"
+ATTR_TRAIN_SUMMARY_LOSS = "axolotl.train.summary.loss"
+ATTR_TRAIN_SUMMARY_RUNTIME = "axolotl.train.summary.runtime"
+ATTR_TRAIN_SUMMARY_SAMPLES_PER_SECOND = "axolotl.train.summary.samples_per_second"
+ATTR_TRAIN_SUMMARY_STEPS_PER_SECOND = "axolotl.train.summary.steps_per_second"
+ATTR_TRAIN_SUMMARY_TOKENS_PER_SECOND = "axolotl.train.summary.tokens_per_second"
+ATTR_TRAIN_SUMMARY_TOTAL_FLOS = "axolotl.train.summary.total_flos"
 ATTR_TRAINER = "axolotl.trainer"
 ATTR_WINDOW_LOSS_LAST = "axolotl.window.loss.last"
 ATTR_WINDOW_LOSS_MEAN = "axolotl.window.loss.mean"
@@ -87,6 +94,7 @@ EVENT_TRAIN_START = "train-start"
 
 # Metrics
 METRIC_EVAL_LOSS = "axolotl.eval.loss"
+METRIC_EVAL_METRIC = "axolotl.eval.metric"
 METRIC_TELEMETRY_DROPPED = "axolotl.telemetry.dropped"
 METRIC_TORCH_MEMORY_ALLOCATED = "axolotl.torch.memory.allocated"
 METRIC_TORCH_MEMORY_RESERVED = "axolotl.torch.memory.reserved"
@@ -179,6 +187,17 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
         privacy="public",
         brief="Evaluation loss reported by an evaluation.",
         examples=(2.31,),
+    ),
+    ATTR_EVAL_METRIC_NAME: AttributeSpec(
+        name=ATTR_EVAL_METRIC_NAME,
+        type="string",
+        privacy="public",
+        brief=(
+            "Which evaluation metric a point of axolotl.eval.metric is: the trainer's key without its eval_ "
+            "prefix, kept only when it looks like an identifier (letters, digits, _ . / -, at most 64 "
+            "characters) and only for the first 32 distinct names of a run."
+        ),
+        examples=("loss", "accuracy", "runtime", "samples_per_second"),
     ),
     ATTR_EVENT: AttributeSpec(
         name=ATTR_EVENT,
@@ -304,6 +323,51 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
         privacy="public",
         brief="Number of epochs the run is planned for.",
         examples=(3.0,),
+    ),
+    ATTR_TRAIN_SUMMARY_LOSS: AttributeSpec(
+        name=ATTR_TRAIN_SUMMARY_LOSS,
+        type="double",
+        privacy="public",
+        brief="Mean training loss over the whole run, as the trainer reports it when training ends.",
+        examples=(2.05,),
+    ),
+    ATTR_TRAIN_SUMMARY_RUNTIME: AttributeSpec(
+        name=ATTR_TRAIN_SUMMARY_RUNTIME,
+        type="double",
+        privacy="public",
+        brief="Training time in seconds, as the trainer reports it when training ends.",
+        examples=(512.3,),
+    ),
+    ATTR_TRAIN_SUMMARY_SAMPLES_PER_SECOND: AttributeSpec(
+        name=ATTR_TRAIN_SUMMARY_SAMPLES_PER_SECOND,
+        type="double",
+        privacy="public",
+        brief="Mean training throughput in samples per second over the whole run.",
+        examples=(31.2,),
+    ),
+    ATTR_TRAIN_SUMMARY_STEPS_PER_SECOND: AttributeSpec(
+        name=ATTR_TRAIN_SUMMARY_STEPS_PER_SECOND,
+        type="double",
+        privacy="public",
+        brief="Mean optimizer steps per second over the whole run.",
+        examples=(3.9,),
+    ),
+    ATTR_TRAIN_SUMMARY_TOKENS_PER_SECOND: AttributeSpec(
+        name=ATTR_TRAIN_SUMMARY_TOKENS_PER_SECOND,
+        type="double",
+        privacy="public",
+        brief=(
+            "Mean training throughput in tokens per second over the whole run (when the trainer counts "
+            "tokens)."
+        ),
+        examples=(4096.0,),
+    ),
+    ATTR_TRAIN_SUMMARY_TOTAL_FLOS: AttributeSpec(
+        name=ATTR_TRAIN_SUMMARY_TOTAL_FLOS,
+        type="double",
+        privacy="public",
+        brief="Floating-point operations of the whole run, as the trainer estimates them.",
+        examples=("1.2e15",),
     ),
     ATTR_TRAINER: AttributeSpec(
         name=ATTR_TRAINER,
@@ -596,6 +660,12 @@ SPANS: dict[str, SpanSpec] = {
             ATTR_TRAIN_GRADIENT_ACCUMULATION_STEPS,
             ATTR_TRAIN_MAX_STEPS,
             ATTR_TRAIN_NUM_EPOCHS,
+            ATTR_TRAIN_SUMMARY_LOSS,
+            ATTR_TRAIN_SUMMARY_RUNTIME,
+            ATTR_TRAIN_SUMMARY_SAMPLES_PER_SECOND,
+            ATTR_TRAIN_SUMMARY_STEPS_PER_SECOND,
+            ATTR_TRAIN_SUMMARY_TOKENS_PER_SECOND,
+            ATTR_TRAIN_SUMMARY_TOTAL_FLOS,
             ATTR_TRAINER,
             ATTR_WORLD_SIZE,
             ATTR_ERROR_TYPE,
@@ -700,6 +770,17 @@ METRICS: dict[str, MetricSpec] = {
         brief="Evaluation loss of the latest evaluation.",
         attributes=(ATTR_RANK,),
     ),
+    METRIC_EVAL_METRIC: MetricSpec(
+        name=METRIC_EVAL_METRIC,
+        instrument="gauge",
+        unit="1",
+        brief=(
+            "Every numeric metric of the latest evaluation (eval_loss, eval_accuracy, eval_runtime, ...), "
+            "one point per metric, told apart by axolotl.eval.metric.name; the metric name itself is fixed, "
+            "so no user key ever becomes a metric name."
+        ),
+        attributes=(ATTR_EVAL_METRIC_NAME, ATTR_RANK),
+    ),
     METRIC_TELEMETRY_DROPPED: MetricSpec(
         name=METRIC_TELEMETRY_DROPPED,
         instrument="observable_counter",
@@ -757,7 +838,10 @@ METRICS: dict[str, MetricSpec] = {
         name=METRIC_TRAIN_LOSS,
         instrument="gauge",
         unit="{loss}",
-        brief="Training loss as last logged by the trainer.",
+        brief=(
+            "Training loss of the latest logged step (the trainer's closing run mean is not a step loss: it "
+            "goes to axolotl.train.summary.loss on the run span)."
+        ),
         attributes=(ATTR_RANK,),
     ),
     METRIC_TRAIN_STEP_DURATION: MetricSpec(

@@ -84,8 +84,12 @@ class WindowSpans:
         self._open = _Window(parent_context, step, time.time_ns(), time.monotonic())
         self.next_check = step + 1  # the first check learns the step rate
 
-    def add_loss(self, step: int, loss: float) -> None:
+    def add_loss(self, step: int, loss: Any) -> None:
         """A loss logged at ``step``: it belongs to the window that holds that step."""
+        if loss.__class__ not in (float, int):  # numpy and torch scalars are folded elsewhere
+            loss = float(loss) if isinstance(loss, (int, float)) and not isinstance(loss, bool) else None
+            if loss is None:
+                return
         pending = self._pending
         window = pending if pending is not None and step <= pending.last else self._open
         if window is not None:

@@ -42,6 +42,8 @@ def check_run(captured: Captured, trainer: str, *, checkpoints: bool = True) -> 
     [duration] = captured.points(sc.METRIC_TRAIN_STEP_DURATION)
     assert duration.value.count == EPOCHS * BATCHES and duration.unit == "s"
     assert all(p.attributes == {sc.ATTR_RANK: 0} for p in captured.points(sc.METRIC_TRAIN_LOSS))
+    eval_names = {p.attributes[sc.ATTR_EVAL_METRIC_NAME] for p in captured.points(sc.METRIC_EVAL_METRIC)}
+    assert "loss" in eval_names, f"{trainer}: every evaluation metric, the loss included: {eval_names}"
     if checkpoints:
         assert captured.spans_named(sc.SPAN_CHECKPOINT_SAVE), f"{trainer}: no checkpoint span"
     [end] = captured.events_named(sc.EVENT_TRAIN_END)

@@ -76,11 +76,11 @@ def test_every_rank_of_one_launch_derives_the_same_run_id():
     assert len(ids) == 1
     run_id = ids.pop()
     assert run_id is not None and len(run_id) == 32 and int(run_id, 16)
-    # The last resort (rendezvous id "none"): address, port and, all ranks being on this
-    # node, the launching process, so the next launch on the same port is another run.
+    # The last resort (rendezvous id "none"), all ranks being on this node: the port and the
+    # launching process, so the next launch on the same port is another run; never the address.
     identity = ranks.launch_identity(TORCHRUN, ranks.detect(TORCHRUN))
-    assert identity is not None and identity[:2] == ["MASTER_ADDR=127.0.0.1", "MASTER_PORT=29611"]
-    assert len(identity) >= 3
+    assert identity is not None and identity[0] == "MASTER_PORT=29611" and len(identity) >= 2
+    assert not [part for part in identity if "127.0.0.1" in part or "MASTER_ADDR" in part]
     assert ranks.shared_run_id({**TORCHRUN, "MASTER_PORT": "29612"}) != run_id
 
 
@@ -108,8 +108,31 @@ def test_a_job_identity_names_the_run_on_every_node(identity):
     node_b = {**node_a, "RANK": "1", "MASTER_PORT": "1"}  # another node: its own agent, its own port
     first = ranks.shared_run_id(node_a)
     assert first is not None and first == ranks.shared_run_id(node_b)
-    other_job = {k: v + "0" for k, v in identity.items()}
+    other_job = {k: "1" + v for k, v in identity.items()}
     assert ranks.shared_run_id({**node_a, **other_job}) != first
+
+
+@pytest.mark.parametrize(
+    ("identity", "machine"),
+    [
+        ({"SLURM_JOB_ID": "4242", "SLURM_STEP_ID": "0", "SLURM_SUBMIT_HOST": "login7.corp"}, "login7"),
+        ({"PMIX_NAMESPACE": "prterun-gpu-node-a-1234@1"}, "node"),
+        ({"OMPI_MCA_orte_hnp_uri": "2791312384.0;tcp://10.1.2.3:40123"}, "10.1.2.3"),
+        ({"PBS_JOBID": "123.pbs-server.corp"}, "pbs-server"),
+        ({"TORCHELASTIC_RUN_ID": "job-7f3a", "MASTER_ADDR": "gpu-master.corp"}, "gpu-master"),
+    ],
+)
+def test_what_is_hashed_names_no_host_and_no_address(identity, machine):
+    """Issue 13 item 5: a hash of a host name or an address can be reversed by guessing."""
+    env = {**identity, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "1"}
+    parts = ranks.launch_identity(env, ranks.detect(env))
+    assert parts and not [p for p in parts if machine in p], parts
+
+
+def test_a_multi_node_launch_naming_no_job_shares_no_run_id():
+    """MASTER_ADDR/MASTER_PORT alone are the same for every launch on that address: not a run."""
+    env = {**TORCHRUN, "LOCAL_WORLD_SIZE": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.5"}
+    assert ranks.shared_run_id(env) is None
 
 
 def test_no_shared_run_id_for_one_process_or_a_silent_launcher():

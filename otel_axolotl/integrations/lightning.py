@@ -8,8 +8,9 @@ callback (one ``RunRecorder`` underneath), so dashboards do not care which train
 
 Hook mapping: train start/end -> the run span; train epoch start/end -> epoch spans; each
 optimizer step -> the step counter and duration (micro-batches of gradient accumulation are
-one step); validation epochs -> evaluation spans (the sanity check is skipped); checkpoint
-saves -> checkpoint spans; ``on_exception`` -> the error event and a ``failed`` run.
+one step); validation epochs -> evaluation spans and every numeric ``val_*`` metric (the
+sanity check is skipped); checkpoint saves -> checkpoint spans; ``on_exception`` -> the
+error event and a ``failed`` run.
 
 Logged metrics are read from ``trainer.callback_metrics`` only every ``log_every_n_steps``
 steps, Lightning's own logging cadence: turning a GPU tensor into a float waits for the GPU,
@@ -43,6 +44,7 @@ _TRAIN_KEYS: Mapping[str, str] = {
     "samples_per_second": "samples_per_second",
 }
 _EVAL_LOSS_KEYS = ("val_loss", "valid_loss", "validation_loss", "val/loss", "eval_loss")
+_EVAL_PREFIXES = ("validation_", "valid_", "val_", "val/", "eval_")
 
 
 def _manager(manager: Any) -> Any:
@@ -212,6 +214,14 @@ class TelemetryCallback(Callback):
             if value is not None:
                 result["eval_loss"] = value
                 break
+        for key, raw in metrics.items():  # every other validation metric, under transformers' names
+            for prefix in _EVAL_PREFIXES:
+                if key.startswith(prefix):
+                    name = "eval_" + key[len(prefix) :].removesuffix("_epoch").removesuffix("_step")
+                    value = _number(raw)
+                    if value is not None and name not in result:
+                        result[name] = value
+                    break
         self.recorder.evaluate(result, runtime_seconds=runtime)
 
     @guarded

@@ -1,0 +1,107 @@
+"""A run's end is always told, at the recorder: ``completed``, ``failed`` or ``interrupted``,
+on the run span and in ``train-end``; a failure records its error once and closes every span
+that was still open (the epoch, a sampled step)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opentelemetry.trace import StatusCode
+
+from otel_axolotl import semconv as sc
+from otel_axolotl.errors import report
+from otel_axolotl.recorder import RunRecorder
+from tests.support.capture import Captured
+
+
+def _run_cut_short(monkeypatch: pytest.MonkeyPatch) -> tuple[Captured, RunRecorder]:
+    """A recorder in the middle of its third step: an epoch span and a step span are open."""
+    monkeypatch.setenv("OTEL_AXOLOTL_STEP_SPANS", "1")  # sample every step: a step span is open
+    captured = Captured()
+    recorder = RunRecorder(captured.build_manager(), trainer="loop")
+    recorder.train_begin()
+    recorder.epoch_begin()
+    for _ in range(2):
+        recorder.step_begin()
+        recorder.step_end()
+    recorder.step_begin()
+    assert recorder._step_span is not None and recorder._epoch_span is not None
+    return captured, recorder
+
+
+def _the_end(captured: Captured, status: str) -> Any:
+    """The run span, after checking what every ending shares."""
+    assert captured.manager is not None
+    captured.manager.shutdown()
+    run = captured.one_span(sc.SPAN_RUN)
+    assert run.attributes[sc.ATTR_RUN_STATUS] == status
+    [end] = captured.events_named(sc.EVENT_TRAIN_END)
+    assert end.attributes[sc.ATTR_RUN_STATUS] == status
+    assert end.attributes[sc.ATTR_STEP] == 2 and end.body["total_steps"] == 2
+    [epoch] = captured.spans_named(sc.SPAN_EPOCH)
+    steps = captured.spans_named(sc.SPAN_STEP)
+    assert len(steps) == 3, "the open step span is closed too"
+    assert all(s.end_time is not None and s.end_time <= run.end_time for s in [epoch, *steps])
+    captured.assert_registered()
+    return run
+
+
+def test_completed(monkeypatch: pytest.MonkeyPatch) -> None:
+    captured, recorder = _run_cut_short(monkeypatch)
+    recorder.train_end("completed")
+    run = _the_end(captured, "completed")
+    assert run.status.status_code is StatusCode.OK
+    assert not run.events
+    assert not [e for e in captured.events if e.event_name.endswith("-error")]
+
+
+def test_failed_records_the_error_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    captured, recorder = _run_cut_short(monkeypatch)
+    try:
+        raise ValueError("loss is NaN at /home/alice/run")
+    except ValueError as error:
+        recorder.train_end("failed", error)
+        recorder.train_end("failed", error)  # a second end is ignored
+    run = _the_end(captured, "failed")
+    assert run.status.status_code is StatusCode.ERROR
+    assert run.attributes[sc.ATTR_ERROR_TYPE] == "ValueError"
+    [exception] = run.events
+    assert exception.name == sc.EVENT_EXCEPTION
+    assert exception.attributes[sc.ATTR_EXCEPTION_TYPE] == "ValueError"
+    assert "alice" not in str(exception.attributes), "the privacy stage scrubbed it"
+    [error_event] = [e for e in captured.events if e.event_name.endswith("-error")]
+    assert error_event.event_name == f"{__name__}.test_failed_records_the_error_once-error"
+
+
+def test_failed_after_the_integration_reported_does_not_report_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    captured, recorder = _run_cut_short(monkeypatch)
+    error = RuntimeError("exploding gradients")
+    report(error, "trainer.step-error", "trainer.step", captured.manager, end_run=False)
+    recorder.train_end("failed", error)
+    run = _the_end(captured, "failed")
+    assert [e.name for e in run.events] == [sc.EVENT_EXCEPTION]
+    assert [e.event_name for e in captured.events if e.event_name.endswith("-error")] == [
+        "trainer.step-error"
+    ]
+
+
+def test_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
+    captured, recorder = _run_cut_short(monkeypatch)
+    recorder.train_end("interrupted", KeyboardInterrupt())
+    run = _the_end(captured, "interrupted")
+    assert run.status.status_code is StatusCode.ERROR
+    assert not run.events, "an interruption is not an error"
+    assert not [e for e in captured.events if e.event_name.endswith("-error")]
+
+
+def test_a_step_after_the_end_records_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    captured, recorder = _run_cut_short(monkeypatch)
+    recorder.train_end("completed")
+    recorder.step_begin()
+    recorder.step_end()
+    recorder.log({"loss": 1.0})
+    assert recorder.global_step == 2
+    assert captured.manager is not None
+    captured.manager.shutdown()
+    assert [p.value for p in captured.points(sc.METRIC_TRAIN_STEPS)] == [2]
