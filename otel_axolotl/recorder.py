@@ -84,6 +84,7 @@ class RunRecorder:
         # test per step); see _next_progress_candidate.
         self._progress_step_due = 1
         self._window_due = 1 << 62  # the next step at which the open window is checked (windows.py)
+        self._window_losses: list[tuple[int, Any]] = []  # (step, loss) logged, for the windows
         self._pending_logs: Any = None  # the instruments' log buffer, likewise
         self._logged: dict[str, Any] = {}  # every numeric key this run logged -> latest value
         self._logged_at: dict[str, int] = {}  # ... and the step it was logged at
@@ -111,6 +112,7 @@ class RunRecorder:
         self._ended = False
         self._rank_attrs: dict[str, Any] = {sc.ATTR_RANK: manager.rank.rank}
         self._windows = WindowSpans(manager, self._rank_attrs, settings.window_steps, settings.window_seconds)
+        self._windows.losses = self._window_losses
 
     @property
     def active(self) -> bool:
@@ -393,7 +395,7 @@ class RunRecorder:
                 pending.append((dict(logs), self._logged, self._logged_at, self.global_step))
                 loss = logs.get("loss")
                 if loss is not None:
-                    self._windows.add_loss(self.global_step, loss)
+                    self._window_losses.append((self.global_step, loss))
             self._last_hook = perf_counter()
         except Exception as exc:
             hook_failed("RunRecorder.log", exc)

@@ -11,9 +11,10 @@ not at exit. A kill loses the one window still open.
 Cost on the training thread: each step is one integer compare (``RunRecorder.step_end``
 inlines it against ``next_check``). The clock is read only at a check step, and check steps
 are spaced so that about ``CHECK_SECONDS`` of training lies between two of them (at most
-``MAX_CHECK_STEPS`` steps apart): a window ends at most that late after its time is up. Loss
-is summed in ``log`` (a trainer logs every ``logging_steps``), so a window carries the mean
-and last loss logged for its steps, or no loss when none was. A trainer logs step n's loss
+``MAX_CHECK_STEPS`` steps apart): a window ends at most that late after its time is up. Losses
+are appended to ``losses`` in ``log`` (a trainer logs every ``logging_steps``) and summed when
+the window is sent, so a window carries the mean and last loss logged for its steps, or no
+loss when none was. A trainer logs step n's loss
 after step n's ``step_end``, so a full window is sent at the next step (or the epoch's end):
 its end time is still the end of its last step.
 """
@@ -35,18 +36,7 @@ _FAR = 1 << 62
 class _Window:
     """One window's figures: where it hangs, when and at which step it began, its loss."""
 
-    __slots__ = (
-        "end_ns",
-        "end_s",
-        "first",
-        "last",
-        "loss_count",
-        "loss_last",
-        "loss_sum",
-        "parent",
-        "start_ns",
-        "start_s",
-    )
+    __slots__ = ("end_ns", "end_s", "first", "last", "parent", "start_ns", "start_s")
 
     def __init__(self, parent: Any, step: int, start_ns: int, start_s: float) -> None:
         self.parent = parent
@@ -54,15 +44,21 @@ class _Window:
         self.last = step
         self.start_ns, self.start_s = start_ns, start_s
         self.end_ns, self.end_s = start_ns, start_s
-        self.loss_sum = 0.0
-        self.loss_count = 0
-        self.loss_last = 0.0
 
 
 class WindowSpans:
     """The open window of one run and, for one step, the full one waiting for its loss."""
 
-    __slots__ = ("_attributes", "_host", "_open", "_pending", "max_seconds", "max_steps", "next_check")
+    __slots__ = (
+        "_attributes",
+        "_host",
+        "_open",
+        "_pending",
+        "losses",
+        "max_seconds",
+        "max_steps",
+        "next_check",
+    )
 
     def __init__(self, host: Any, attributes: dict[str, Any], max_steps: int, max_seconds: float) -> None:
         self._host = host  # its tracer is read when a window ends: the disabled path never asks
@@ -73,6 +69,9 @@ class WindowSpans:
         self._pending: _Window | None = None
         self.next_check = _FAR
         """The step at which ``check`` must run next; far away while no window is open."""
+        self.losses: list[tuple[int, Any]] = []
+        """(step, loss) as logged: ``RunRecorder.log`` appends (one append on the hot path),
+        sending a window consumes them."""
 
     @property
     def is_open(self) -> bool:
@@ -83,19 +82,6 @@ class WindowSpans:
         self.close(step)
         self._open = _Window(parent_context, step, time.time_ns(), time.monotonic())
         self.next_check = step + 1  # the first check learns the step rate
-
-    def add_loss(self, step: int, loss: Any) -> None:
-        """A loss logged at ``step``: it belongs to the window that holds that step."""
-        if loss.__class__ not in (float, int):  # numpy and torch scalars are folded elsewhere
-            loss = float(loss) if isinstance(loss, (int, float)) and not isinstance(loss, bool) else None
-            if loss is None:
-                return
-        pending = self._pending
-        window = pending if pending is not None and step <= pending.last else self._open
-        if window is not None:
-            window.loss_sum += loss
-            window.loss_count += 1
-            window.loss_last = loss
 
     def check(self, step: int) -> None:
         """At a check step: send the window that was waiting for its loss; end the open one
@@ -147,10 +133,24 @@ class WindowSpans:
             sc.ATTR_WINDOW_STEPS: steps,
             sc.ATTR_WINDOW_STEPS_PER_SECOND: steps / elapsed if elapsed > 0 else 0.0,
         }
-        if window.loss_count:
-            attributes[sc.ATTR_WINDOW_LOSS_MEAN] = window.loss_sum / window.loss_count
-            attributes[sc.ATTR_WINDOW_LOSS_LAST] = window.loss_last
+        losses = self._take_losses(window)
+        if losses:
+            attributes[sc.ATTR_WINDOW_LOSS_MEAN] = sum(losses) / len(losses)
+            attributes[sc.ATTR_WINDOW_LOSS_LAST] = losses[-1]
         span = self._host.tracer.start_span(
             sc.SPAN_WINDOW, context=window.parent, attributes=attributes, start_time=window.start_ns
         )
         span.end(end_time=window.end_ns)
+
+    def _take_losses(self, window: _Window) -> list[float]:
+        """The numeric losses logged at the window's steps; later ones stay for the next
+        window, earlier ones (logged while no window was open) are dropped."""
+        mine: list[float] = []
+        later: list[tuple[int, Any]] = []
+        for step, loss in self.losses:
+            if step > window.last:
+                later.append((step, loss))
+            elif step >= window.first and isinstance(loss, (int, float)) and not isinstance(loss, bool):
+                mine.append(float(loss))
+        self.losses[:] = later
+        return mine
