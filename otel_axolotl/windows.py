@@ -34,7 +34,7 @@ _FAR = 1 << 62
 
 
 class _Window:
-    """One window's figures: where it hangs, when and at which step it began, its loss."""
+    """One window: where it hangs, and when and at which steps it began and ended."""
 
     __slots__ = ("end_ns", "end_s", "first", "last", "parent", "start_ns", "start_s")
 
