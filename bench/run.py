@@ -39,6 +39,8 @@ class Sizes:
     hotpath_skip: int = 50
     span_batches: int = 50
     span_batch_size: int = 1000
+    window_batches: int = 30
+    window_batch_size: int = 2000
     disabled_pairs: int = 30
     import_reps: int = 10
     exit_reps: int = 3
@@ -58,6 +60,8 @@ QUICK = Sizes(
     hotpath_skip=10,
     span_batches=6,
     span_batch_size=500,
+    window_batches=3,
+    window_batch_size=500,
     disabled_pairs=3,
     import_reps=2,
     exit_reps=1,
@@ -314,6 +318,38 @@ def config_scrub(sizes: Sizes) -> list[Row]:
     ]
 
 
+def windows(sizes: Sizes) -> list[Row]:
+    """What window spans add to a step, on the recorder's hooks (see bench/_windows.py)."""
+    result = worker(
+        "_windows.py",
+        ["--batches", sizes.window_batches, "--batch-size", sizes.window_batch_size],
+        timeout=600,
+    )
+    per_step = result["per_step_us"]
+    details = {"batch_size": result["batch_size"], "every_10_us": per_step["every-10"]}
+    return [
+        Row(
+            "windows.off_us",
+            "windows: hooks per step, windows never ending",
+            "us",
+            per_step["off"],
+            details=details,
+        ),
+        Row(
+            "windows.default_us",
+            "windows: hooks per step, default (100 steps / 60 s)",
+            "us",
+            per_step["default"],
+        ),
+        Row(
+            "windows.per_window_us",
+            "windows: cost of ending one window (every-step windows - never-ending)",
+            "us",
+            [a - b for a, b in zip(per_step["every-1"], per_step["off"], strict=True)],
+        ),
+    ]
+
+
 def startup(sizes: Sizes) -> list[Row]:
     result = worker(
         "_startup.py", ["--pairs", sizes.disabled_pairs, "--import-reps", sizes.import_reps], timeout=600
@@ -419,6 +455,7 @@ RUNNERS: dict[str, Callable[[Sizes], list[Row]]] = {
     "hotpath": hotpath,
     "spans": spans,
     "privacy": config_scrub,
+    "windows": windows,
     "startup": startup,
     "exit-memory": exit_and_memory,
 }

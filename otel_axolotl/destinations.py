@@ -19,10 +19,11 @@ from .privacy.values import Level
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs.export import LogRecordExporter
-    from opentelemetry.sdk.metrics.export import MetricExporter
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
     from opentelemetry.sdk.trace.export import SpanExporter
 
     from .plan import PlannedDestination
+    from .privacy.stage import Scrubber
 
 
 @dataclass
@@ -38,6 +39,9 @@ class Destination:
     recipient. None: not spooled."""
     product_id: str | None = None
     """PostHog: this run's random product id (``distinct_id``), also stamped on what is spooled."""
+    metric_reader: Callable[[Scrubber], MetricReader] | None = None
+    """A pull destination (Prometheus): builds its metric reader around the destination's
+    scrubber, which runs before the reader hands anything on."""
 
 
 _EXPORTER_FIELD = {"traces": "span_exporter", "logs": "log_exporter", "metrics": "metric_exporter"}
@@ -243,3 +247,44 @@ def debug(plan: PlannedDestination, out: IO[str] | None = None) -> Destination:
     printed = only(json_lines(label, out or sys.stderr, plan.level, label=label), plan.signals)
     printed.product_analytics = plan.product_analytics
     return printed
+
+
+PROMETHEUS_EXTRA = "otel-axolotl[prometheus]"
+
+
+def prometheus(settings: _s.Settings, level: Level) -> Destination | None:
+    """Metrics served for scraping at OTEL_EXPORTER_PROMETHEUS_HOST:PORT (default 127.0.0.1:9464),
+    scrubbed at ``level`` before the exporter's collector sees them (``prometheus.py``).
+
+    Local rank N of a multi-process run listens on the port + N: ranks on one node would
+    otherwise fight over one port (port 0 picks a free one for every rank). Missing extra, a
+    port in use: one message naming the cause, no endpoint, training goes on."""
+    try:
+        from .prometheus import Endpoint
+    except ImportError as exc:
+        _s.warn_once(
+            "prometheus:extra",
+            "otel-axolotl: %s=prometheus needs the extra %s (pip install '%s'; missing: %s); "
+            "no Prometheus endpoint.",
+            _s.OTEL_METRICS_EXPORTER,
+            PROMETHEUS_EXTRA,
+            PROMETHEUS_EXTRA,
+            exc.name or exc,
+        )
+        return None
+    port = settings.prometheus_port
+    if port and settings.rank.local_rank:
+        port += settings.rank.local_rank
+    try:
+        endpoint = Endpoint(settings.prometheus_host, port)
+    except (OSError, ValueError) as exc:
+        _s.warn_once(
+            "prometheus:listen",
+            "otel-axolotl: the Prometheus endpoint cannot listen on %s:%s (%s, %s); no endpoint.",
+            settings.prometheus_host,
+            port,
+            f"{_s.OTEL_EXPORTER_PROMETHEUS_HOST}/{_s.OTEL_EXPORTER_PROMETHEUS_PORT}",
+            exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__,
+        )
+        return None
+    return Destination("prometheus", level, metric_reader=endpoint.reader)

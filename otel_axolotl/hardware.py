@@ -2,7 +2,7 @@
 
 The metric reader's own thread calls these callbacks when it collects, so sampling costs no
 extra thread and nothing on the training thread. Names and units are OpenTelemetry's
-(``hw.gpu.*``, ``hw.power``, ``hw.temperature``, ``process.*``, ``system.*``), registered in
+(``hw.gpu.*``, ``hw.power``, ``hw.energy``, ``hw.temperature``, ``process.*``, ``system.*``), registered in
 ``semconv/registry.yaml``; every point carries ``axolotl.rank``.
 
 Failure is local: each NVML field of each GPU is read on its own, so a GPU that cannot report
@@ -17,10 +17,16 @@ visible devices; in a multi-process run (world size > 1) that still sees several
 rank watches the device of its local rank, as torchrun's convention puts it there.
 ``OTEL_AXOLOTL_GPUS=all`` watches every GPU on the node instead.
 
-``hw.id`` is the device's CUDA ordinal as this process sees it (what ``cuda:N`` means to
-torch), so NVML and torch allocator figures line up; with ``OTEL_AXOLOTL_GPUS=all`` the GPU
-figures use the NVML index on the node instead (torch figures keep torch's ordinals). Never
-a UUID or serial number: those identify a physical machine.
+Keys, as OpenTelemetry's hardware conventions ask: ``hw.id`` is the GPU UUID (unique on the
+host, what DCGM and nvidia-smi report, so series join across tools and ranks; the CUDA ordinal
+would be ``0`` on every rank that has ``CUDA_VISIBLE_DEVICES=N``), ``hw.model`` the model name.
+``axolotl.gpu.ordinal`` is the device's CUDA ordinal as this process sees it (what ``cuda:N``
+means to torch; the NVML index on the node with ``OTEL_AXOLOTL_GPUS=all``), and the torch
+allocator figures carry both, so NVML and torch figures line up. A UUID identifies a physical
+GPU: its privacy class is ``redacted``, so the strict level (PostHog always, OTLP by default)
+replaces it and the ordinal keeps the series apart; secrets-only keeps it. A GPU whose UUID
+NVML cannot read gets its ordinal as ``hw.id``. ``hw.energy`` (J, a counter) is NVML's total
+energy since the driver loaded, from GPUs that report it (Volta and newer).
 Indices are read in NVML (PCI bus) order, which is CUDA's order when
 ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` or, as on training nodes, the GPUs are all the same model.
 
@@ -103,13 +109,13 @@ def register_observables(meter: Any, rank_info: Any, settings: _s.Settings | Non
         _register_host(meter, base, once)
     except Exception:
         _logger.debug("otel-axolotl: process and host metrics unavailable", exc_info=True)
-    ordinals: list[int] | None = None
+    ordinals: dict[int, str] | None = None  # CUDA ordinal -> hw.id (the UUID)
     try:
         gpus = open_gpus(settings, rank_info)
         if gpus:
             _register_gpus(meter, gpus, base, once)
             if settings.gpus == "visible":
-                ordinals = [int(g.hw_id) for g in gpus]  # CUDA ordinals: torch's numbering too
+                ordinals = {g.ordinal: g.hw_id for g in gpus}  # CUDA ordinals: torch's numbering too
     except Exception:
         _logger.debug("otel-axolotl: GPU metrics unavailable", exc_info=True)
     try:
@@ -202,6 +208,7 @@ class Gpu:
     """One watched GPU: its NVML handle and the attributes its points carry."""
 
     hw_id: str
+    ordinal: int
     handle: Any
     attributes: Mapping[str, Any]
 
@@ -243,17 +250,17 @@ def parse_visible_devices(value: str | None, count: int, uuids: Callable[[], lis
     return list(dict.fromkeys(result))  # a device named twice is one device
 
 
-def select_gpus(count: int, visible: list[int] | None, rank_info: Any, mode: str) -> list[tuple[str, int]]:
-    """(hw.id, NVML index) of each GPU to watch; see the module docstring for the rules."""
+def select_gpus(count: int, visible: list[int] | None, rank_info: Any, mode: str) -> list[tuple[int, int]]:
+    """(ordinal, NVML index) of each GPU to watch; see the module docstring for the rules."""
     if mode == "all":
-        return [(str(i), i) for i in range(count)]
+        return [(i, i) for i in range(count)]
     nvml_indices = list(range(count)) if visible is None else [i for i in visible if 0 <= i < count]
     ordinals = list(enumerate(nvml_indices))
     world_size = int(getattr(rank_info, "world_size", 1) or 1)
     local_rank = int(getattr(rank_info, "local_rank", 0) or 0)
     if world_size > 1 and len(ordinals) > 1 and 0 <= local_rank < len(ordinals):
         ordinals = [ordinals[local_rank]]
-    return [(str(ordinal), index) for ordinal, index in ordinals]
+    return list(ordinals)
 
 
 def open_gpus(settings: _s.Settings, rank_info: Any) -> list[Gpu]:
@@ -276,18 +283,28 @@ def open_gpus(settings: _s.Settings, rank_info: Any) -> list[Gpu]:
         parse_visible_devices(settings.cuda_visible_devices, count, uuids) if mode == "visible" else None
     )
     gpus: list[Gpu] = []
-    for hw_id, index in select_gpus(count, visible, rank_info, mode):
+    for ordinal, index in select_gpus(count, visible, rank_info, mode):
         try:
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
         except Exception:
             _logger.debug("otel-axolotl: GPU %s cannot be opened through NVML", index, exc_info=True)
             continue
-        attrs: dict[str, Any] = {sc.ATTR_HW_ID: hw_id, sc.ATTR_HW_VENDOR: "nvidia", sc.ATTR_HW_TYPE: "gpu"}
         try:
-            attrs[sc.ATTR_HW_NAME] = _text(pynvml.nvmlDeviceGetName(handle))
+            hw_id = _text(pynvml.nvmlDeviceGetUUID(handle))
+        except Exception:
+            _logger.debug("otel-axolotl: GPU %s has no readable UUID", index, exc_info=True)
+            hw_id = str(ordinal)
+        attrs: dict[str, Any] = {
+            sc.ATTR_HW_ID: hw_id,
+            sc.ATTR_GPU_ORDINAL: ordinal,
+            sc.ATTR_HW_VENDOR: "nvidia",
+            sc.ATTR_HW_TYPE: "gpu",
+        }
+        try:
+            attrs[sc.ATTR_HW_MODEL] = _text(pynvml.nvmlDeviceGetName(handle))
         except Exception:
             _logger.debug("otel-axolotl: GPU %s has no readable name", index, exc_info=True)
-        gpus.append(Gpu(hw_id, handle, attrs))
+        gpus.append(Gpu(hw_id, ordinal, handle, attrs))
     if not gpus:
         _logger.debug("otel-axolotl: no GPU metrics (%d NVML devices, none used by this process)", count)
     return gpus
@@ -330,6 +347,7 @@ def _register_gpus(meter: Any, gpus: list[Gpu], base: Mapping[str, Any], once: O
         (sc.METRIC_HW_GPU_MEMORY_LIMIT, "memory", lambda h: int(pynvml.nvmlDeviceGetMemoryInfo(h).total)),
         (sc.METRIC_HW_GPU_MEMORY_UTILIZATION, "memory", memory_utilization),
         (sc.METRIC_HW_POWER, "power", lambda h: pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0),  # mW -> W
+        (sc.METRIC_HW_ENERGY, "energy", lambda h: pynvml.nvmlDeviceGetTotalEnergyConsumption(h) / 1000.0),
         (
             sc.METRIC_HW_TEMPERATURE,
             "temperature",
@@ -344,7 +362,7 @@ def _register_gpus(meter: Any, gpus: list[Gpu], base: Mapping[str, Any], once: O
 
 
 def _register_torch(
-    meter: Any, base: Mapping[str, Any], once: OnceLog, ordinals: list[int] | None, rank_info: Any
+    meter: Any, base: Mapping[str, Any], once: OnceLog, ordinals: Mapping[int, str] | None, rank_info: Any
 ) -> None:
     """Allocator figures per CUDA ordinal, once the program itself has initialised CUDA
     (``probes.initialised_cuda``: initialising CUDA from this thread would create a context
@@ -357,11 +375,12 @@ def _register_torch(
                 return []
             count = int(cuda.device_count())
             if ordinals is not None:
-                devices = [i for i in ordinals if i < count]
+                devices = {i: {sc.ATTR_HW_ID: hw_id} for i, hw_id in ordinals.items() if i < count}
             else:  # no NVML (ROCm, or NVML failed): the same selection rule on torch's ordinals
-                devices = [int(hw_id) for hw_id, _ in select_gpus(count, None, rank_info, "visible")]
+                selected = select_gpus(count, None, rank_info, "visible")
+                devices = {i: {sc.ATTR_HW_ID: str(i)} for i, _ in selected}  # no UUID without NVML
             read = getattr(cuda, name)
-            return [(int(read(i)), {sc.ATTR_HW_ID: str(i), **base}) for i in devices]
+            return [(int(read(i)), {**ids, sc.ATTR_GPU_ORDINAL: i, **base}) for i, ids in devices.items()]
 
         return readings
 

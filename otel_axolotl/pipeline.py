@@ -30,7 +30,7 @@ from typing import Any
 
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -164,7 +164,7 @@ class Pipeline:
             resource=resource, id_generator=self.ids, sampler=ALWAYS_ON, shutdown_on_exit=False
         )
         self.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        readers = []
+        readers: list[MetricReader] = []
         for dest in self.destinations:
             scrubber = (  # one product destination (PostHog) per pipeline: its own scrubber and id
                 Scrubber(
@@ -198,6 +198,8 @@ class Pipeline:
                         export_timeout_millis=EXPORT_TIMEOUT_MILLIS,
                     )
                 )
+            if dest.metric_reader is not None:  # a pull destination (Prometheus)
+                readers.append(dest.metric_reader(scrubber))
         self.meter_provider = MeterProvider(
             resource=resource,
             metric_readers=readers,

@@ -77,7 +77,7 @@ def plan(
     if s.sdk_disabled:
         return Plan((), {"posthog": SDK_DISABLED, "otlp": SDK_DISABLED})
     selected = observability_exporters(s)
-    if not (consent.product_telemetry or selected or s.console or s.file):
+    if not (consent.product_telemetry or selected or s.console or s.file or s.prometheus):
         return Plan((), {"posthog": NO_CONSENT, "otlp": NO_OTLP})
     from . import destinations as _dest
     from .privacy.values import Level
@@ -119,7 +119,7 @@ def plan(
             )
         )
     for name, signals in selected.items():
-        if name not in ("otlp", "console"):
+        if name not in ("otlp", "console", "prometheus"):  # prometheus: its own pull destination below
             planned.append(
                 PlannedDestination(
                     f"exporter:{name}",
@@ -132,6 +132,12 @@ def plan(
         path = s.file
         planned.append(
             PlannedDestination("file", level, frozenset(_s.SIGNALS), lambda: _dest.file(path, level))
+        )
+    if s.prometheus:
+        planned.append(
+            PlannedDestination(
+                "prometheus", level, frozenset({"metrics"}), lambda: _dest.prometheus(s, level)
+            )
         )
     return Plan(tuple(planned), skipped)
 

@@ -23,6 +23,7 @@ from . import semconv as sc
 from . import settings as _s
 from .instruments import RUN_SUMMARY_MARKER, STEP_BATCH, run_summary_attributes
 from .runtime_metrics import RuntimeMetrics, RuntimeMetricsTracker
+from .windows import WindowSpans
 
 if TYPE_CHECKING:
     from .host import TelemetryHost
@@ -82,6 +83,8 @@ class RunRecorder:
         # The next step at which _maybe_report_progress can have something to do (a cheap
         # test per step); see _next_progress_candidate.
         self._progress_step_due = 1
+        self._window_due = 1 << 62  # the next step at which the open window is checked (windows.py)
+        self._window_losses: list[tuple[int, Any]] = []  # (step, loss) logged, for the windows
         self._pending_logs: Any = None  # the instruments' log buffer, likewise
         self._logged: dict[str, Any] = {}  # every numeric key this run logged -> latest value
         self._logged_at: dict[str, int] = {}  # ... and the step it was logged at
@@ -108,6 +111,8 @@ class RunRecorder:
         self._started = False
         self._ended = False
         self._rank_attrs: dict[str, Any] = {sc.ATTR_RANK: manager.rank.rank}
+        self._windows = WindowSpans(manager, self._rank_attrs, settings.window_steps, settings.window_seconds)
+        self._windows.losses = self._window_losses
 
     @property
     def active(self) -> bool:
@@ -141,6 +146,7 @@ class RunRecorder:
             k: v for k, v in attrs.items() if k in (sc.ATTR_TRAIN_MAX_STEPS, sc.ATTR_TRAIN_NUM_EPOCHS)
         }
         self.manager.send_event(sc.EVENT_TRAIN_START, {}, start_attrs)
+        self._open_window(self._run_context())  # until the first epoch begins
 
     @guarded
     def train_end(self, status: str = "completed", error: BaseException | None = None) -> None:
@@ -152,6 +158,7 @@ class RunRecorder:
             self._record_error(error)
         self._end_step_span()
         self.epoch_end()
+        self._close_window()
         self.refresh_last_metrics()
         self._sync_tracker()
         self._instruments = self._pending_steps = self._pending_logs = None  # nothing after the end
@@ -192,6 +199,9 @@ class RunRecorder:
             context=self._run_context(),
             attributes={**self._rank_attrs, sc.ATTR_EPOCH: self.current_epoch},
         )
+        from opentelemetry import trace
+
+        self._open_window(trace.set_span_in_context(self._epoch_span))
 
     @guarded
     def epoch_end(self) -> None:
@@ -201,7 +211,21 @@ class RunRecorder:
             self.tracker.end_epoch(self.current_epoch)
             self._end_epoch_span()
 
+    # -- window spans (windows.py): the hot path pays one compare against _window_due ---------
+    def _open_window(self, parent_context: Any) -> None:
+        self._windows.open(parent_context, self.global_step)
+        self._window_due = self._windows.next_check
+
+    def _close_window(self) -> None:
+        self._windows.close(self.global_step)
+        self._window_due = self._windows.next_check
+
+    def _window_check(self, step: int) -> None:
+        self._windows.check(step)
+        self._window_due = self._windows.next_check
+
     def _end_epoch_span(self) -> None:
+        self._close_window()  # a window never outlives its epoch
         span, self._epoch_span = self._epoch_span, None
         if span is not None:
             span.end()
@@ -279,6 +303,8 @@ class RunRecorder:
             self._untracked_steps += 1
             if self._step_span is not None:
                 self._end_step_span()
+            if step >= self._window_due:
+                self._window_check(step)
             if step >= self._progress_step_due:
                 self._progress_due(step, progress)
         except Exception as exc:
@@ -367,6 +393,9 @@ class RunRecorder:
                 self._record_run_summary(logs)
             else:  # what instruments.record_logs does, one call and one object fewer
                 pending.append((dict(logs), self._logged, self._logged_at, self.global_step))
+                loss = logs.get("loss")
+                if loss is not None:
+                    self._window_losses.append((self.global_step, loss))
             self._last_hook = perf_counter()
         except Exception as exc:
             hook_failed("RunRecorder.log", exc)

@@ -16,6 +16,7 @@ ATTR_EPOCH = "axolotl.epoch"
 ATTR_EVAL_LOSS = "axolotl.eval.loss"
 ATTR_EVAL_METRIC_NAME = "axolotl.eval.metric.name"
 ATTR_EVENT = "axolotl.event"
+ATTR_GPU_ORDINAL = "axolotl.gpu.ordinal"
 ATTR_LIBRARY_NAME = "axolotl.library.name"
 ATTR_LIBRARY_VERSION = "axolotl.library.version"
 ATTR_LOCAL_RANK = "axolotl.local_rank"
@@ -38,6 +39,12 @@ ATTR_TRAIN_SUMMARY_STEPS_PER_SECOND = "axolotl.train.summary.steps_per_second"
 ATTR_TRAIN_SUMMARY_TOKENS_PER_SECOND = "axolotl.train.summary.tokens_per_second"
 ATTR_TRAIN_SUMMARY_TOTAL_FLOS = "axolotl.train.summary.total_flos"
 ATTR_TRAINER = "axolotl.trainer"
+ATTR_WINDOW_LOSS_LAST = "axolotl.window.loss.last"
+ATTR_WINDOW_LOSS_MEAN = "axolotl.window.loss.mean"
+ATTR_WINDOW_STEP_FIRST = "axolotl.window.step.first"
+ATTR_WINDOW_STEP_LAST = "axolotl.window.step.last"
+ATTR_WINDOW_STEPS = "axolotl.window.steps"
+ATTR_WINDOW_STEPS_PER_SECOND = "axolotl.window.steps_per_second"
 ATTR_WORLD_SIZE = "axolotl.world_size"
 ATTR_CODE_FUNCTION_NAME = "code.function.name"
 ATTR_CPU_MODE = "cpu.mode"
@@ -49,7 +56,7 @@ ATTR_GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
 ATTR_HOST_ARCH = "host.arch"
 ATTR_HOST_NAME = "host.name"
 ATTR_HW_ID = "hw.id"
-ATTR_HW_NAME = "hw.name"
+ATTR_HW_MODEL = "hw.model"
 ATTR_HW_TYPE = "hw.type"
 ATTR_HW_VENDOR = "hw.vendor"
 ATTR_OS_TYPE = "os.type"
@@ -74,6 +81,7 @@ SPAN_EVALUATE = "axolotl.evaluate"
 SPAN_MODEL_LOAD = "axolotl.model.load"
 SPAN_RUN = "axolotl.run"
 SPAN_STEP = "axolotl.step"
+SPAN_WINDOW = "axolotl.window"
 
 # Events
 EVENT_ERROR_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*-error$")
@@ -104,6 +112,7 @@ METRIC_TRAIN_STEP_DURATION = "axolotl.train.step.duration"
 METRIC_TRAIN_STEPS = "axolotl.train.steps"
 METRIC_TRAIN_THROUGHPUT_SAMPLES = "axolotl.train.throughput.samples"
 METRIC_TRAIN_THROUGHPUT_TOKENS = "axolotl.train.throughput.tokens"
+METRIC_HW_ENERGY = "hw.energy"
 METRIC_HW_GPU_MEMORY_LIMIT = "hw.gpu.memory.limit"
 METRIC_HW_GPU_MEMORY_USAGE = "hw.gpu.memory.usage"
 METRIC_HW_GPU_MEMORY_UTILIZATION = "hw.gpu.memory.utilization"
@@ -205,6 +214,16 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
             "the event body."
         ),
         examples=("axolotl.event.message=hello",),
+    ),
+    ATTR_GPU_ORDINAL: AttributeSpec(
+        name=ATTR_GPU_ORDINAL,
+        type="int",
+        privacy="public",
+        brief=(
+            "The device's CUDA ordinal as this process sees it (what cuda:N means to torch); the NVML index "
+            "on the node with OTEL_AXOLOTL_GPUS=all."
+        ),
+        examples=(0,),
     ),
     ATTR_LIBRARY_NAME: AttributeSpec(
         name=ATTR_LIBRARY_NAME,
@@ -363,6 +382,48 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
         brief="Which integration produced the telemetry.",
         examples=("transformers", "lightning", "loop"),
     ),
+    ATTR_WINDOW_LOSS_LAST: AttributeSpec(
+        name=ATTR_WINDOW_LOSS_LAST,
+        type="double",
+        privacy="public",
+        brief="Last training loss logged in the window (absent when none was logged).",
+        examples=(2.27,),
+    ),
+    ATTR_WINDOW_LOSS_MEAN: AttributeSpec(
+        name=ATTR_WINDOW_LOSS_MEAN,
+        type="double",
+        privacy="public",
+        brief="Mean of the training losses logged in the window (absent when none was logged).",
+        examples=(2.31,),
+    ),
+    ATTR_WINDOW_STEP_FIRST: AttributeSpec(
+        name=ATTR_WINDOW_STEP_FIRST,
+        type="int",
+        privacy="public",
+        brief="First global optimizer step a window span covers.",
+        examples=(101,),
+    ),
+    ATTR_WINDOW_STEP_LAST: AttributeSpec(
+        name=ATTR_WINDOW_STEP_LAST,
+        type="int",
+        privacy="public",
+        brief="Last global optimizer step a window span covers.",
+        examples=(200,),
+    ),
+    ATTR_WINDOW_STEPS: AttributeSpec(
+        name=ATTR_WINDOW_STEPS,
+        type="int",
+        privacy="public",
+        brief="Optimizer steps in the window.",
+        examples=(100,),
+    ),
+    ATTR_WINDOW_STEPS_PER_SECOND: AttributeSpec(
+        name=ATTR_WINDOW_STEPS_PER_SECOND,
+        type="double",
+        privacy="public",
+        brief="Optimizer steps per second over the window.",
+        examples=(4.2,),
+    ),
     ATTR_WORLD_SIZE: AttributeSpec(
         name=ATTR_WORLD_SIZE,
         type="int",
@@ -442,15 +503,19 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
     ATTR_HW_ID: AttributeSpec(
         name=ATTR_HW_ID,
         type="string",
-        privacy="public",
-        brief="Index of the device among those this process uses (never a serial number or UUID).",
-        examples=("0",),
+        privacy="redacted",
+        brief=(
+            "The GPU UUID (NVML nvmlDeviceGetUUID, as DCGM and nvidia-smi show it), else its CUDA ordinal "
+            "when NVML cannot read the UUID. It identifies a physical GPU, so strict replaces it "
+            "(axolotl.gpu.ordinal keeps the series apart); secrets-only keeps it, to join with DCGM."
+        ),
+        examples=("GPU-5fa4a8e2-3c1d-7b9e-0f12-a3b4c5d6e7f8",),
     ),
-    ATTR_HW_NAME: AttributeSpec(
-        name=ATTR_HW_NAME,
+    ATTR_HW_MODEL: AttributeSpec(
+        name=ATTR_HW_MODEL,
         type="string",
         privacy="public",
-        brief="",
+        brief="NVML nvmlDeviceGetName.",
         examples=("NVIDIA H100 80GB HBM3",),
     ),
     ATTR_HW_TYPE: AttributeSpec(
@@ -622,6 +687,22 @@ SPANS: dict[str, SpanSpec] = {
         brief="One optimizer step; only when OTEL_AXOLOTL_STEP_SPANS samples it (off by default).",
         attributes=(ATTR_STEP,),
     ),
+    SPAN_WINDOW: SpanSpec(
+        name=SPAN_WINDOW,
+        brief=(
+            "A bounded stretch of training (OTEL_AXOLOTL_WINDOW_STEPS steps or OTEL_AXOLOTL_WINDOW_SECONDS "
+            "seconds, whichever first), a child of its epoch: sent as it ends, so a trace fills in while the "
+            "run goes on and keeps all but the last window after a kill."
+        ),
+        attributes=(
+            ATTR_WINDOW_LOSS_LAST,
+            ATTR_WINDOW_LOSS_MEAN,
+            ATTR_WINDOW_STEP_FIRST,
+            ATTR_WINDOW_STEP_LAST,
+            ATTR_WINDOW_STEPS,
+            ATTR_WINDOW_STEPS_PER_SECOND,
+        ),
+    ),
 }
 
 EVENTS: dict[str, EventSpec] = {
@@ -763,7 +844,7 @@ METRICS: dict[str, MetricSpec] = {
             "PyTorch allocator figure torch.cuda.memory_allocated; only once the program has imported torch "
             "and initialised CUDA itself."
         ),
-        attributes=(ATTR_RANK, ATTR_HW_ID),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID),
     ),
     METRIC_TORCH_MEMORY_RESERVED: MetricSpec(
         name=METRIC_TORCH_MEMORY_RESERVED,
@@ -773,7 +854,7 @@ METRICS: dict[str, MetricSpec] = {
             "PyTorch allocator figure torch.cuda.memory_reserved; only once the program has imported torch "
             "and initialised CUDA itself."
         ),
-        attributes=(ATTR_RANK, ATTR_HW_ID),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID),
     ),
     METRIC_TRAIN_EPOCH: MetricSpec(
         name=METRIC_TRAIN_EPOCH,
@@ -834,47 +915,58 @@ METRICS: dict[str, MetricSpec] = {
         brief="Tokens per second, where the trainer reports it.",
         attributes=(ATTR_RANK,),
     ),
+    METRIC_HW_ENERGY: MetricSpec(
+        name=METRIC_HW_ENERGY,
+        instrument="observable_counter",
+        unit="J",
+        brief=(
+            "Energy the GPU consumed since the driver was loaded (NVML total energy consumption, mJ / 1000); "
+            "only from GPUs that report it (Volta and newer). Upstream: OpenTelemetry semantic conventions, "
+            "hardware metrics (https://opentelemetry.io/docs/specs/semconv/hardware/common/)."
+        ),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+    ),
     METRIC_HW_GPU_MEMORY_LIMIT: MetricSpec(
         name=METRIC_HW_GPU_MEMORY_LIMIT,
         instrument="observable_updowncounter",
         unit="By",
         brief="Total GPU memory of the device (NVML memory info total).",
-        attributes=(ATTR_RANK, ATTR_HW_ID, ATTR_HW_NAME, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
     ),
     METRIC_HW_GPU_MEMORY_USAGE: MetricSpec(
         name=METRIC_HW_GPU_MEMORY_USAGE,
         instrument="observable_updowncounter",
         unit="By",
         brief="GPU memory in use, all processes on the device (NVML memory info used).",
-        attributes=(ATTR_RANK, ATTR_HW_ID, ATTR_HW_NAME, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
     ),
     METRIC_HW_GPU_MEMORY_UTILIZATION: MetricSpec(
         name=METRIC_HW_GPU_MEMORY_UTILIZATION,
         instrument="observable_gauge",
         unit="1",
         brief="Fraction of the GPU's memory in use (NVML memory info used / total).",
-        attributes=(ATTR_RANK, ATTR_HW_ID, ATTR_HW_NAME, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
     ),
     METRIC_HW_GPU_UTILIZATION: MetricSpec(
         name=METRIC_HW_GPU_UTILIZATION,
         instrument="observable_gauge",
         unit="1",
         brief="Fraction of time the GPU was busy over the last sample period (NVML utilization.gpu / 100).",
-        attributes=(ATTR_RANK, ATTR_HW_ID, ATTR_HW_NAME, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
     ),
     METRIC_HW_POWER: MetricSpec(
         name=METRIC_HW_POWER,
         instrument="observable_gauge",
         unit="W",
         brief="Instantaneous power drawn by the component; hw.type=gpu for GPUs (NVML power usage).",
-        attributes=(ATTR_RANK, ATTR_HW_ID, ATTR_HW_NAME, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
     ),
     METRIC_HW_TEMPERATURE: MetricSpec(
         name=METRIC_HW_TEMPERATURE,
         instrument="observable_gauge",
         unit="Cel",
         brief="Temperature of the component; hw.type=gpu for GPUs (NVML GPU temperature).",
-        attributes=(ATTR_RANK, ATTR_HW_ID, ATTR_HW_NAME, ATTR_HW_TYPE, ATTR_HW_VENDOR),
+        attributes=(ATTR_GPU_ORDINAL, ATTR_RANK, ATTR_HW_ID, ATTR_HW_MODEL, ATTR_HW_TYPE, ATTR_HW_VENDOR),
     ),
     METRIC_PROCESS_CPU_UTILIZATION: MetricSpec(
         name=METRIC_PROCESS_CPU_UTILIZATION,

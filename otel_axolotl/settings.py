@@ -47,7 +47,7 @@ TRACEPARENT = "TRACEPARENT"
 ``opentelemetry-instrument`` launchers): the run span becomes its child when no span is active."""
 TRACESTATE = "TRACESTATE"
 """The W3C ``tracestate`` that goes with TRACEPARENT."""
-BUILTIN_EXPORTERS = ("none", "otlp", "console")
+BUILTIN_EXPORTERS = ("none", "otlp", "console", "prometheus")  # prometheus: metrics, pulled
 
 # --- ours -------------------------------------------------------------------------------
 OTEL_AXOLOTL_PRIVACY = "OTEL_AXOLOTL_PRIVACY"
@@ -76,6 +76,21 @@ OTEL_AXOLOTL_PROGRESS_SECONDS = "OTEL_AXOLOTL_PROGRESS_SECONDS"
 """...or earlier, at a step that is a multiple of OTEL_AXOLOTL_PROGRESS_STEPS, when this many
 seconds passed since the last one (Axolotl 0.21.0's rule, which reads the clock only at those
 steps). Default 60 (Axolotl's ``TIME_SINCE_LAST``)."""
+OTEL_AXOLOTL_WINDOW_STEPS = "OTEL_AXOLOTL_WINDOW_STEPS"
+"""A live run: an ``axolotl.window`` span (step range, loss, throughput) ends every this many
+optimizer steps, so a trace fills in while training runs and keeps all but the last window after
+a kill. Default 100."""
+OTEL_AXOLOTL_WINDOW_SECONDS = "OTEL_AXOLOTL_WINDOW_SECONDS"
+"""...or earlier, when the window has lasted this many seconds. Default 60."""
+OTEL_METRICS_EXPORTER = "OTEL_METRICS_EXPORTER"
+"""OpenTelemetry's metrics exporter selection; ``prometheus`` in its comma-separated list serves
+the metrics for scraping (extra ``otel-axolotl[prometheus]``)."""
+OTEL_EXPORTER_PROMETHEUS_HOST = "OTEL_EXPORTER_PROMETHEUS_HOST"
+"""Address the Prometheus endpoint listens on. Default ``127.0.0.1`` (loopback only: set
+``0.0.0.0`` to let another machine scrape it)."""
+OTEL_EXPORTER_PROMETHEUS_PORT = "OTEL_EXPORTER_PROMETHEUS_PORT"
+"""Port of the Prometheus endpoint. Default 9464 (local rank N of a multi-process run listens
+on 9464 + N, so ranks on one node do not collide)."""
 OTEL_AXOLOTL_STEP_SPANS = "OTEL_AXOLOTL_STEP_SPANS"
 """Fraction of optimizer steps that get a span, 0..1. Default 0 (none)."""
 OTEL_AXOLOTL_SHUTDOWN_TIMEOUT = "OTEL_AXOLOTL_SHUTDOWN_TIMEOUT"
@@ -120,6 +135,10 @@ DEFAULT_NOTICE_SECONDS = 15.0
 DEFAULT_PROGRESS_STEPS = 100
 DEFAULT_PROGRESS_SECONDS = 60.0
 DEFAULT_SHUTDOWN_TIMEOUT = 2.0
+DEFAULT_WINDOW_STEPS = 100
+DEFAULT_WINDOW_SECONDS = 60.0
+DEFAULT_PROMETHEUS_HOST = "127.0.0.1"
+DEFAULT_PROMETHEUS_PORT = 9464
 DEFAULT_METRIC_INTERVAL_MILLIS = 10_000
 DEFAULT_SPOOL_MAX_BYTES = 16 * 1024 * 1024
 
@@ -310,6 +329,12 @@ class Settings:
     progress_steps: int = DEFAULT_PROGRESS_STEPS
     progress_seconds: float = DEFAULT_PROGRESS_SECONDS
     step_span_ratio: float = 0.0
+    window_steps: int = DEFAULT_WINDOW_STEPS
+    window_seconds: float = DEFAULT_WINDOW_SECONDS
+    prometheus: bool = False
+    """Serve metrics for Prometheus to scrape (``prometheus`` in OTEL_METRICS_EXPORTER)."""
+    prometheus_host: str = DEFAULT_PROMETHEUS_HOST
+    prometheus_port: int = DEFAULT_PROMETHEUS_PORT
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     whitelist_path: str | None = None
     run_id: str | None = None
@@ -374,6 +399,16 @@ class Settings:
             ),
             progress_seconds=parse_float(env, OTEL_AXOLOTL_PROGRESS_SECONDS, DEFAULT_PROGRESS_SECONDS),
             step_span_ratio=parse_float(env, OTEL_AXOLOTL_STEP_SPANS, 0.0, maximum=1.0),
+            window_steps=int(parse_float(env, OTEL_AXOLOTL_WINDOW_STEPS, DEFAULT_WINDOW_STEPS, minimum=1)),
+            window_seconds=parse_float(env, OTEL_AXOLOTL_WINDOW_SECONDS, DEFAULT_WINDOW_SECONDS, minimum=0.1),
+            prometheus="prometheus"
+            in {n.strip().lower() for n in env.get(OTEL_METRICS_EXPORTER, "").split(",")},
+            prometheus_host=(env.get(OTEL_EXPORTER_PROMETHEUS_HOST) or "").strip() or DEFAULT_PROMETHEUS_HOST,
+            prometheus_port=int(
+                parse_float(
+                    env, OTEL_EXPORTER_PROMETHEUS_PORT, DEFAULT_PROMETHEUS_PORT, minimum=0, maximum=65535
+                )
+            ),
             shutdown_timeout=parse_float(
                 env, OTEL_AXOLOTL_SHUTDOWN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, minimum=0.1, maximum=600
             ),

@@ -22,6 +22,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from otel_axolotl import hardware, ranks
 from otel_axolotl import semconv as sc
+from otel_axolotl.privacy.values import REDACTED, Level
 from otel_axolotl.ranks import RankInfo
 from otel_axolotl.settings import Settings
 from tests.support.capture import Captured, metric_values
@@ -34,6 +35,7 @@ GPU_METRICS = {
     sc.METRIC_HW_GPU_MEMORY_LIMIT,
     sc.METRIC_HW_GPU_MEMORY_UTILIZATION,
     sc.METRIC_HW_POWER,
+    sc.METRIC_HW_ENERGY,
     sc.METRIC_HW_TEMPERATURE,
 }
 HOST_METRICS = {
@@ -107,7 +109,8 @@ def reader() -> Iterator[Any]:
 
 
 def by_id(points: list[tuple[dict[str, Any], Any, str]]) -> dict[str, Any]:
-    return {attrs[sc.ATTR_HW_ID]: value for attrs, value, _ in points}
+    """CUDA ordinal (as text) -> value."""
+    return {str(attrs[sc.ATTR_GPU_ORDINAL]): value for attrs, value, _ in points}
 
 
 def busy(seconds: float = 0.05) -> None:
@@ -192,6 +195,7 @@ def test_values_and_units(fake_nvml: Any, reader: Any) -> None:
         sc.METRIC_HW_GPU_MEMORY_LIMIT: (80 * GIB, "By"),
         sc.METRIC_HW_GPU_MEMORY_UTILIZATION: (0.25, "1"),
         sc.METRIC_HW_POWER: (123.456, "W"),
+        sc.METRIC_HW_ENERGY: (5000.0, "J"),  # NVML's millijoules
         sc.METRIC_HW_TEMPERATURE: (60.0, "Cel"),
     }
     for name, (value, unit) in expected.items():
@@ -199,8 +203,9 @@ def test_values_and_units(fake_nvml: Any, reader: Any) -> None:
         assert got == pytest.approx(value), name
         assert got_unit == unit == sc.METRICS[name].unit
         assert attrs == {
-            sc.ATTR_HW_ID: "0",
-            sc.ATTR_HW_NAME: "NVIDIA A100-SXM4-80GB",
+            sc.ATTR_HW_ID: "GPU-aaaa",  # the UUID: unique on the host, what DCGM reports
+            sc.ATTR_GPU_ORDINAL: 0,
+            sc.ATTR_HW_MODEL: "NVIDIA A100-SXM4-80GB",
             sc.ATTR_HW_VENDOR: "nvidia",
             sc.ATTR_HW_TYPE: "gpu",
             sc.ATTR_RANK: 2,
@@ -255,16 +260,43 @@ def test_nvml_init_failure_means_no_gpu_metrics_and_no_error(
 def test_a_gpu_whose_name_cannot_be_read_still_reports(fake_nvml: Any, reader: Any) -> None:
     fake_nvml([FakeGpu("x", "GPU-aaaa", failing={"nvmlDeviceGetName"})])
     [(attrs, value, _)] = reader().collect()[sc.METRIC_HW_GPU_UTILIZATION]
-    assert value == 0.5 and sc.ATTR_HW_NAME not in attrs and attrs[sc.ATTR_HW_ID] == "0"
+    assert value == 0.5 and sc.ATTR_HW_MODEL not in attrs and attrs[sc.ATTR_HW_ID] == "GPU-aaaa"
+
+
+def test_a_gpu_without_energy_reports_everything_else(fake_nvml: Any, reader: Any) -> None:
+    """Pre-Volta GPUs answer NVML_ERROR_NOT_SUPPORTED for the energy counter."""
+    fake_nvml([FakeGpu("new", "GPU-aaaa", energy_mj=7_500), FakeGpu("old", "GPU-bbbb", energy_mj=None)])
+    r = reader()
+    for _ in range(2):
+        collected = r.collect()
+        assert by_id(collected[sc.METRIC_HW_ENERGY]) == {"0": 7.5}
+        for name in GPU_METRICS - {sc.METRIC_HW_ENERGY}:
+            assert set(by_id(collected[name])) == {"0", "1"}, name
+
+
+def test_the_energy_counter_rises_with_nvml(fake_nvml: Any, reader: Any) -> None:
+    gpus = [FakeGpu("g", "GPU-aaaa", energy_mj=1_000)]
+    fake_nvml(gpus)
+    r = reader()
+    assert by_id(r.collect()[sc.METRIC_HW_ENERGY]) == {"0": 1.0}
+    gpus[0].energy_mj = 4_000
+    assert by_id(r.collect()[sc.METRIC_HW_ENERGY]) == {"0": 4.0}
+
+
+def test_a_gpu_whose_uuid_cannot_be_read_is_keyed_by_its_ordinal(fake_nvml: Any, reader: Any) -> None:
+    fake_nvml([FakeGpu("a", "GPU-aaaa"), FakeGpu("b", "GPU-bbbb", failing={"nvmlDeviceGetUUID"})])
+    points = reader().collect()[sc.METRIC_HW_GPU_UTILIZATION]
+    assert sorted(a[sc.ATTR_HW_ID] for a, _, _ in points) == ["1", "GPU-aaaa"]
 
 
 # ------------------------------------------------------------------ which GPUs
 
 
 def watched(collected: dict[str, Any]) -> dict[str, str]:
-    """hw.id -> device name, from the utilization points."""
+    """CUDA ordinal (as text) -> device model, from the utilization points."""
     return {
-        a[sc.ATTR_HW_ID]: a[sc.ATTR_HW_NAME] for a, _, _ in collected.get(sc.METRIC_HW_GPU_UTILIZATION, [])
+        str(a[sc.ATTR_GPU_ORDINAL]): a[sc.ATTR_HW_MODEL]
+        for a, _, _ in collected.get(sc.METRIC_HW_GPU_UTILIZATION, [])
     }
 
 
@@ -321,11 +353,17 @@ def test_otel_axolotl_gpus_all_watches_the_whole_node(fake_nvml: Any, reader: An
     assert {k: v.split()[-1] for k, v in names.items()} == {"0": "#0", "1": "#1", "2": "#2", "3": "#3"}
 
 
-def test_no_uuid_or_serial_in_any_attribute(fake_nvml: Any, reader: Any) -> None:
+def test_hw_id_is_the_uuid_of_the_watched_gpu(fake_nvml: Any, reader: Any) -> None:
+    """Two ranks each given one GPU by CUDA_VISIBLE_DEVICES both see ordinal 0; the UUID tells
+    their devices apart (issue 15 item 6)."""
     fake_nvml(four_gpus())
-    r = reader(env={"CUDA_VISIBLE_DEVICES": "GPU-bbbb"})
-    text = json.dumps(r.collect())
-    assert "GPU-" not in text and "1111-2222" not in text
+    ids = []
+    for visible in ("1", "3"):
+        points = reader(env={"CUDA_VISIBLE_DEVICES": visible}).collect()[sc.METRIC_HW_GPU_UTILIZATION]
+        [(attrs, _, _)] = points
+        assert attrs[sc.ATTR_GPU_ORDINAL] == 0
+        ids.append(attrs[sc.ATTR_HW_ID])
+    assert ids == [four_gpus()[1].uuid, four_gpus()[3].uuid]
 
 
 # ------------------------------------------------------------------ torch allocator figures
@@ -350,12 +388,9 @@ def test_torch_figures_follow_the_watched_gpus(
     r = reader(ranks.detect(env), env=env)
     monkeypatch.setitem(sys.modules, "torch", fake_torch(initialised=True))
     collected = r.collect()
-    assert collected[sc.METRIC_TORCH_MEMORY_ALLOCATED] == [
-        ({sc.ATTR_HW_ID: "2", sc.ATTR_RANK: 2}, 3 * GIB, "By")
-    ]
-    assert collected[sc.METRIC_TORCH_MEMORY_RESERVED] == [
-        ({sc.ATTR_HW_ID: "2", sc.ATTR_RANK: 2}, 4 * GIB, "By")
-    ]
+    ids = {sc.ATTR_HW_ID: four_gpus()[2].uuid, sc.ATTR_GPU_ORDINAL: 2, sc.ATTR_RANK: 2}
+    assert collected[sc.METRIC_TORCH_MEMORY_ALLOCATED] == [(ids, 3 * GIB, "By")]
+    assert collected[sc.METRIC_TORCH_MEMORY_RESERVED] == [(ids, 4 * GIB, "By")]
 
 
 def test_torch_figures_wait_for_the_program_to_initialise_cuda(
@@ -368,6 +403,7 @@ def test_torch_figures_wait_for_the_program_to_initialise_cuda(
     monkeypatch.setitem(sys.modules, "torch", fake_torch(initialised=True))
     allocated = r.collect()[sc.METRIC_TORCH_MEMORY_ALLOCATED]
     assert {a[sc.ATTR_HW_ID]: v for a, v, _ in allocated} == {str(i): (i + 1) * GIB for i in range(4)}
+    assert [a[sc.ATTR_GPU_ORDINAL] for a, _, _ in allocated] == [0, 1, 2, 3]
 
 
 def test_without_torch_there_are_no_torch_figures(reader: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -399,9 +435,27 @@ def test_gpu_metrics_pass_the_privacy_stage_registered(fake_nvml: Any) -> None:
     utilization = captured.points(sc.METRIC_HW_GPU_UTILIZATION)
     assert sorted(metric_values(utilization, **{sc.ATTR_HW_VENDOR: "nvidia"})) == [0.5, 0.99]
     for point in utilization:
-        assert point.attributes[sc.ATTR_HW_NAME] == "NVIDIA H100 80GB HBM3"
+        assert point.attributes[sc.ATTR_HW_MODEL] == "NVIDIA H100 80GB HBM3"
         assert point.attributes[sc.ATTR_RANK] == 0
+    # Strict: the UUID identifies a physical GPU and is replaced; the ordinal keeps them apart.
+    assert sorted(p.attributes[sc.ATTR_GPU_ORDINAL] for p in utilization) == [0, 1]
+    assert "GPU-" not in json.dumps([dict(p.attributes) for p in captured.points()])
+    assert {p.attributes[sc.ATTR_HW_ID] for p in utilization} == {REDACTED}
     captured.assert_registered()
+
+
+def test_secrets_only_keeps_the_gpu_uuid_for_the_users_backend(fake_nvml: Any) -> None:
+    fake_nvml([FakeGpu("NVIDIA H100 80GB HBM3", "GPU-aaaa"), FakeGpu("NVIDIA H100 80GB HBM3", "GPU-bbbb")])
+    captured = Captured(Level.SECRETS_ONLY)
+    manager = captured.build_manager()
+    try:
+        captured.flush()
+    finally:
+        manager.shutdown()
+    utilization = captured.points(sc.METRIC_HW_GPU_UTILIZATION)
+    assert sorted(p.attributes[sc.ATTR_HW_ID] for p in utilization) == ["GPU-aaaa", "GPU-bbbb"]
+    energy = captured.points(sc.METRIC_HW_ENERGY)
+    assert [p.value for p in energy] == [5000.0, 5000.0] and energy[0].unit == "J"
 
 
 def test_the_first_cpu_reading_is_real(reader: Any) -> None:

@@ -1,7 +1,7 @@
 """A fake ``pynvml`` (nvidia-ml-py) module, to put in ``sys.modules`` where no GPU exists.
 
-Only the calls otel-axolotl makes, with NVML's units (percent, bytes, milliwatts, Celsius) and
-its error class, so the code under test runs unchanged:
+Only the calls otel-axolotl makes, with NVML's units (percent, bytes, milliwatts, Celsius,
+millijoules) and its error class, so the code under test runs unchanged:
 
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml([FakeGpu("NVIDIA H100", "GPU-aaaa")]))
 """
@@ -24,6 +24,7 @@ class FakeGpu:
     total: int = 80 * GIB
     power_mw: int = 300_000
     temperature: int = 60
+    energy_mj: int | None = 5_000_000  # total energy since the driver loaded; None: not supported
     failing: set[str] = field(default_factory=set)  # NVML functions that raise for this GPU
 
 
@@ -33,6 +34,9 @@ class FakeNvml(types.ModuleType):
     NVML_TEMPERATURE_GPU = 0
 
     class NVMLError(Exception):
+        pass
+
+    class NVMLError_NotSupported(NVMLError):  # pynvml's own name
         pass
 
     def __init__(self, gpus: list[FakeGpu], init_error: bool = False) -> None:
@@ -83,3 +87,9 @@ class FakeNvml(types.ModuleType):
     def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
         assert sensor == self.NVML_TEMPERATURE_GPU
         return self._gpu(handle, "nvmlDeviceGetTemperature").temperature
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:
+        gpu = self._gpu(handle, "nvmlDeviceGetTotalEnergyConsumption")
+        if gpu.energy_mj is None:  # pre-Volta GPUs: NVML_ERROR_NOT_SUPPORTED
+            raise self.NVMLError_NotSupported("Not Supported")
+        return gpu.energy_mj
