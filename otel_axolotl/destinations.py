@@ -76,14 +76,19 @@ def _otlp_exporter(signal: str, target: _s.OtlpSignal) -> Any:
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Exp
         else:
             from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Exp
-        return Exp(endpoint=target.endpoint, insecure=target.endpoint.startswith("http://"))
+        return Exp(
+            endpoint=target.endpoint,
+            insecure=target.endpoint.startswith("http://"),
+            headers=dict(target.headers) or None,  # validated in settings; the SDK logs bad ones raw
+            timeout=target.timeout,
+        )
     if signal == "traces":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HExp
     elif signal == "metrics":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HExp
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HExp
-    return HExp(endpoint=_otlp_url(signal, target))
+    return HExp(endpoint=_otlp_url(signal, target), headers=dict(target.headers) or None, timeout=target.timeout)
 
 
 def json_lines(name: str, out: IO[str], level: Level, *, label: str | None = None) -> Destination:

@@ -7,7 +7,9 @@ value never turns telemetry on and never stops training.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +109,13 @@ DEFAULT_PROGRESS_SECONDS = 60.0
 DEFAULT_SHUTDOWN_TIMEOUT = 2.0
 DEFAULT_METRIC_INTERVAL_MILLIS = 10_000
 DEFAULT_SPOOL_MAX_BYTES = 16 * 1024 * 1024
+# Upper bounds: a value past them is a typo (or ``1e400``), never a wish; each keeps its
+# consumer's arithmetic and timers (``threading`` refuses waits beyond ~292 years) sane.
+MAX_STEPS = 10**9
+MAX_PROGRESS_SECONDS = 7 * 24 * 3600.0
+MAX_METRIC_INTERVAL_MILLIS = 24 * 3600 * 1000.0
+MAX_SPOOL_BYTES = 1 << 40
+MAX_EXPORT_TIMEOUT_SECONDS = 600.0
 
 PRIVACY_LEVELS = ("strict", "secrets-only")
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
@@ -131,6 +140,22 @@ def _clean(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?", re.ASCII)
+"""A plain decimal number in ASCII digits: no hex, no ``inf``/``nan``, no non-ASCII digits."""
+
+
+def _reject(kind: str, name: str, accepted: str, default: object) -> None:
+    """The one warning for an unreadable value: the variable and what it accepts, never the
+    value itself (a misplaced token would be copied into every log that keeps stderr)."""
+    warn_once(
+        f"{kind}:{name}",
+        "otel-axolotl: %s is set to a value that is not understood (not shown); accepted: %s. Using %s.",
+        name,
+        accepted,
+        default,
+    )
+
+
 def parse_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     value = _clean(env, name)
     if value is None:
@@ -139,39 +164,43 @@ def parse_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if value in _FALSE:
         return False
-    warn_once(
-        f"bool:{name}",
-        "otel-axolotl: %s=%r is not understood; accepted: 1/true/yes/on or 0/false/no/off. Using %s.",
-        name,
-        env.get(name),
-        default,
-    )
+    _reject("bool", name, "1/true/yes/on or 0/false/no/off", default)
     return default
+
+
+def _bounds(minimum: float, maximum: float | None, unit: str) -> str:
+    upper = f" and <= {maximum:g}" if maximum is not None else ""
+    return f"a decimal {unit} >= {minimum:g}{upper}"
 
 
 def parse_float(
     env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0, maximum: float | None = None
 ) -> float:
+    """A finite decimal number within [minimum, maximum], else one warning and ``default``."""
     raw = _clean(env, name)
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not (value >= minimum and (maximum is None or value <= maximum)):
-        upper = f" and <= {maximum}" if maximum is not None else ""
-        warn_once(
-            f"float:{name}",
-            "otel-axolotl: %s=%r is not a number >= %s%s. Using %s.",
-            name,
-            env.get(name),
-            minimum,
-            upper,
-            default,
-        )
+    value = float(raw) if _NUMBER.fullmatch(raw) else math.nan  # cannot raise: the pattern is bounded
+    if not (math.isfinite(value) and value >= minimum and (maximum is None or value <= maximum)):
+        _reject("float", name, _bounds(minimum, maximum, "number"), default)
         return default
-    return value
+    return value + 0.0  # -0 is 0
+
+
+def parse_int(
+    env: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+) -> int:
+    """An integer within [minimum, maximum] (``1e6`` and ``100.0`` are accepted when whole),
+    else one warning and ``default``."""
+    raw = _clean(env, name)
+    if raw is None:
+        return default
+    value = float(raw) if _NUMBER.fullmatch(raw) else math.nan
+    ok = math.isfinite(value) and value.is_integer()
+    if not (ok and value >= minimum and (maximum is None or value <= maximum)):
+        _reject("int", name, _bounds(minimum, maximum, "whole number"), default)
+        return default
+    return int(value)
 
 
 def parse_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -180,14 +209,7 @@ def parse_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], de
         return default
     if value in choices:
         return value
-    warn_once(
-        f"choice:{name}",
-        "otel-axolotl: %s=%r is not one of %s. Using %r.",
-        name,
-        env.get(name),
-        ", ".join(choices),
-        default,
-    )
+    _reject("choice", name, "one of " + ", ".join(choices), repr(default))
     return default
 
 
@@ -201,9 +223,8 @@ def parse_consent(env: Mapping[str, str]) -> bool | None:
     if dnt is not None and dnt not in _TRUE | _FALSE:
         warn_once(
             "consent:DO_NOT_TRACK",
-            "otel-axolotl: DO_NOT_TRACK=%r is not understood; accepted: 1/true (opt out) or 0/false. "
-            "Product telemetry stays off.",
-            env.get(DO_NOT_TRACK),
+            "otel-axolotl: DO_NOT_TRACK is set to a value that is not understood (not shown); "
+            "accepted: 1/true (opt out) or 0/false. Product telemetry stays off.",
         )
         return False
     if dnt in _TRUE:
@@ -217,9 +238,8 @@ def parse_consent(env: Mapping[str, str]) -> bool | None:
         return False
     warn_once(
         "consent:AXOLOTL_DO_NOT_TRACK",
-        "otel-axolotl: AXOLOTL_DO_NOT_TRACK=%r is not understood; accepted: 0/false (opt in) or "
-        "1/true (opt out). Product telemetry stays off.",
-        env.get(AXOLOTL_DO_NOT_TRACK),
+        "otel-axolotl: AXOLOTL_DO_NOT_TRACK is set to a value that is not understood (not shown); "
+        "accepted: 0/false (opt in) or 1/true (opt out). Product telemetry stays off.",
     )
     return False
 
@@ -236,13 +256,21 @@ def validate_url(value: str, variable: str) -> str | None:
     if not ok:
         warn_once(
             f"url:{variable}",
-            "otel-axolotl: %s=%r is not a valid endpoint URL; accepted: http://host:port or "
-            "https://host:port. This destination stays off.",
+            "otel-axolotl: %s is not a valid endpoint URL (value not shown); accepted: "
+            "http://host:port or https://host:port. This destination stays off.",
             variable,
-            value,
         )
         return None
     return value.strip()
+
+
+OTEL_EXPORTER_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
+OTEL_EXPORTER_OTLP_SIGNAL_HEADERS = "OTEL_EXPORTER_OTLP_{signal}_HEADERS"
+OTEL_EXPORTER_OTLP_TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT"
+OTEL_EXPORTER_OTLP_SIGNAL_TIMEOUT = "OTEL_EXPORTER_OTLP_{signal}_TIMEOUT"
+DEFAULT_OTLP_TIMEOUT = 10.0
+_HEADER_NAME = re.compile(r"[0-9a-z_.-]+", re.ASCII)  # what gRPC metadata and HTTP both accept
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]*", re.ASCII)  # printable ASCII: no CR/LF, no control
 
 
 @dataclass(frozen=True)
@@ -252,6 +280,43 @@ class OtlpSignal:
     endpoint: str
     protocol: str
     signal_specific: bool  # the per-signal variable names the full URL (no /v1/<signal> suffix)
+    headers: tuple[tuple[str, str], ...] = ()
+    """Validated here, passed to the exporter: the SDK's own parser logs a bad entry verbatim,
+    and these headers usually carry an API key."""
+    timeout: float = DEFAULT_OTLP_TIMEOUT
+    """Seconds one export may take (the Python SDK reads OTEL_EXPORTER_OTLP_TIMEOUT in seconds)."""
+
+
+def parse_headers(env: Mapping[str, str], name: str) -> tuple[tuple[str, str], ...] | None:
+    """``name=value,name2=value2`` (W3C baggage, URL-encoded) -> header pairs; None if unset.
+
+    An entry that is not ``name=value`` with a header name and printable value is skipped with
+    one warning naming the variable and the entry's position, never its text (a secret)."""
+    from urllib.parse import unquote
+
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return None
+    headers: list[tuple[str, str]] = []
+    bad: list[str] = []
+    for position, entry in enumerate(raw.split(","), start=1):
+        if not entry.strip():
+            continue
+        key, sep, value = entry.partition("=")
+        key, value = unquote(key).strip().lower(), unquote(value).strip()
+        if sep and _HEADER_NAME.fullmatch(key) and _HEADER_VALUE.fullmatch(value):
+            headers.append((key, value))
+        else:
+            bad.append(str(position))
+    if bad:
+        warn_once(
+            f"headers:{name}",
+            "otel-axolotl: %s: entry %s is not name=value with a header name (0-9 a-z _ . -) and a "
+            "printable URL-encoded value (not shown); skipped.",
+            name,
+            ", ".join(bad),
+        )
+    return tuple(headers)
 
 
 def resolve_otlp(env: Mapping[str, str]) -> dict[str, OtlpSignal]:
@@ -259,22 +324,37 @@ def resolve_otlp(env: Mapping[str, str]) -> dict[str, OtlpSignal]:
     default_protocol = parse_choice(env, OTEL_EXPORTER_OTLP_PROTOCOL, OTLP_PROTOCOLS, "grpc")
     base = env.get(OTEL_EXPORTER_OTLP_ENDPOINT, "").strip()
     base_url = validate_url(base, OTEL_EXPORTER_OTLP_ENDPOINT) if base else None
+    base_headers = parse_headers(env, OTEL_EXPORTER_OTLP_HEADERS) or ()
+    base_timeout = parse_float(
+        env,
+        OTEL_EXPORTER_OTLP_TIMEOUT,
+        DEFAULT_OTLP_TIMEOUT,
+        minimum=0.01,
+        maximum=MAX_EXPORT_TIMEOUT_SECONDS,
+    )
     result: dict[str, OtlpSignal] = {}
     for signal in SIGNALS:
-        var = OTEL_EXPORTER_OTLP_SIGNAL_ENDPOINT.format(signal=signal.upper())
+        upper = signal.upper()
+        var = OTEL_EXPORTER_OTLP_SIGNAL_ENDPOINT.format(signal=upper)
         protocol = parse_choice(
-            env,
-            OTEL_EXPORTER_OTLP_SIGNAL_PROTOCOL.format(signal=signal.upper()),
-            OTLP_PROTOCOLS,
-            default_protocol,
+            env, OTEL_EXPORTER_OTLP_SIGNAL_PROTOCOL.format(signal=upper), OTLP_PROTOCOLS, default_protocol
         )
+        headers = parse_headers(env, OTEL_EXPORTER_OTLP_SIGNAL_HEADERS.format(signal=upper))
+        timeout = parse_float(
+            env,
+            OTEL_EXPORTER_OTLP_SIGNAL_TIMEOUT.format(signal=upper),
+            base_timeout,
+            minimum=0.01,
+            maximum=MAX_EXPORT_TIMEOUT_SECONDS,
+        )
+        chosen = base_headers if headers is None else headers
         specific = env.get(var, "").strip()
         if specific:
             url = validate_url(specific, var)
             if url:
-                result[signal] = OtlpSignal(url, protocol, True)
+                result[signal] = OtlpSignal(url, protocol, True, chosen, timeout)
         elif base_url:
-            result[signal] = OtlpSignal(base_url, protocol, False)
+            result[signal] = OtlpSignal(base_url, protocol, False, chosen, timeout)
     return result
 
 
@@ -325,9 +405,9 @@ class Settings:
         if run_id is not None and not _is_run_id(run_id):
             warn_once(
                 "run_id",
-                "otel-axolotl: %s=%r is not 32 hex digits (not all zero); a new run id is used.",
+                "otel-axolotl: %s is not 32 hex digits, not all zero (value not shown); a new run "
+                "id is used.",
                 OTEL_AXOLOTL_RUN_ID,
-                run_id,
             )
             run_id = None
         return cls(
@@ -341,10 +421,12 @@ class Settings:
             posthog_api_key=(env.get(OTEL_AXOLOTL_POSTHOG_API_KEY) or "").strip() or None,
             posthog_spans=parse_bool(env, OTEL_AXOLOTL_POSTHOG_SPANS, False),
             notice_seconds=parse_float(env, OTEL_AXOLOTL_NOTICE_SECONDS, DEFAULT_NOTICE_SECONDS, maximum=600),
-            progress_steps=int(
-                parse_float(env, OTEL_AXOLOTL_PROGRESS_STEPS, DEFAULT_PROGRESS_STEPS, minimum=1)
+            progress_steps=parse_int(
+                env, OTEL_AXOLOTL_PROGRESS_STEPS, DEFAULT_PROGRESS_STEPS, minimum=1, maximum=MAX_STEPS
             ),
-            progress_seconds=parse_float(env, OTEL_AXOLOTL_PROGRESS_SECONDS, DEFAULT_PROGRESS_SECONDS),
+            progress_seconds=parse_float(
+                env, OTEL_AXOLOTL_PROGRESS_SECONDS, DEFAULT_PROGRESS_SECONDS, maximum=MAX_PROGRESS_SECONDS
+            ),
             step_span_ratio=parse_float(env, OTEL_AXOLOTL_STEP_SPANS, 0.0, maximum=1.0),
             shutdown_timeout=parse_float(
                 env, OTEL_AXOLOTL_SHUTDOWN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, minimum=0.1, maximum=600
@@ -354,7 +436,11 @@ class Settings:
             hardware_metrics=parse_bool(env, OTEL_AXOLOTL_HARDWARE_METRICS, True),
             auto_instrument=parse_bool(env, OTEL_AXOLOTL_AUTO_INSTRUMENT, True),
             metric_interval_millis=parse_float(
-                env, OTEL_METRIC_EXPORT_INTERVAL, DEFAULT_METRIC_INTERVAL_MILLIS, minimum=100
+                env,
+                OTEL_METRIC_EXPORT_INTERVAL,
+                DEFAULT_METRIC_INTERVAL_MILLIS,
+                minimum=100,
+                maximum=MAX_METRIC_INTERVAL_MILLIS,
             ),
             service_name=(env.get(OTEL_SERVICE_NAME) or "").strip() or "otel-axolotl",
             otlp=resolve_otlp(env),
@@ -362,7 +448,9 @@ class Settings:
             signals=parse_bool(env, OTEL_AXOLOTL_SIGNALS, True),
             spool=parse_bool(env, OTEL_AXOLOTL_SPOOL, True),
             spool_dir=spool_dir(env),
-            spool_max_bytes=int(parse_float(env, OTEL_AXOLOTL_SPOOL_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES)),
+            spool_max_bytes=parse_int(
+                env, OTEL_AXOLOTL_SPOOL_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES, maximum=MAX_SPOOL_BYTES
+            ),
             gpus=parse_choice(env, OTEL_AXOLOTL_GPUS, GPU_CHOICES, "visible"),
             cuda_visible_devices=env.get(CUDA_VISIBLE_DEVICES),
             config_file=config_file(env),
