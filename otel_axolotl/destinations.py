@@ -88,7 +88,8 @@ def _otlp_exporter(signal: str, target: _s.OtlpSignal) -> Any:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HExp
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HExp
-    return HExp(endpoint=_otlp_url(signal, target), headers=dict(target.headers) or None, timeout=target.timeout)
+    headers = dict(target.headers) or None
+    return HExp(endpoint=_otlp_url(signal, target), headers=headers, timeout=target.timeout)
 
 
 def json_lines(name: str, out: IO[str], level: Level, *, label: str | None = None) -> Destination:
