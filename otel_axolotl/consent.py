@@ -27,8 +27,10 @@ _logger = logging.getLogger("otel_axolotl")
 DOCS_URL = "https://github.com/otel-axolotl/otel-axolotl/blob/main/docs/what-we-collect.md"
 
 NOTICE_SHOWN = "OTEL_AXOLOTL_NOTICE_SHOWN"
-"""Set to ``1`` by ``otel-axolotl run`` once it has shown the notice (or the user chose):
-the processes it starts never show it, nor wait, again."""
+"""Set by ``otel-axolotl run`` for every process of its command: ``1`` when no notice is due
+(the user chose), else the path of a file in the wrapper's private directory: the first
+process due to show the notice creates it and shows it (and waits); every other process of
+the tree finds it there and neither shows it nor waits."""
 
 NOTICE_ON = f"""\
 otel-axolotl: anonymous product telemetry is ON unless you opt out.
@@ -156,9 +158,21 @@ def honour_withdrawal(
 
 
 def notice_shown(env: Mapping[str, str] | None = None) -> bool:
-    """Whether a parent (``otel-axolotl run``) has already shown the notice to this user."""
+    """Whether another process of this tree (under ``otel-axolotl run``) has shown the notice
+    already. False means this process is the one to show it: it has claimed it."""
     env = os.environ if env is None else env
-    return (env.get(NOTICE_SHOWN) or "").strip() == "1"
+    value = (env.get(NOTICE_SHOWN) or "").strip()
+    if not value:
+        return False  # not under the wrapper: every process decides for itself
+    if value == "1":
+        return True
+    try:
+        os.close(os.open(value, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return True
+    except OSError:  # the wrapper's directory is gone: rather show it than hide it
+        return False
+    return False
 
 
 def show_notice(seconds: float, *, telemetry_on: bool = False) -> None:

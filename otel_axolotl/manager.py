@@ -25,9 +25,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import coerce
+from . import coerce, ranks
 from . import plan as _plan
-from . import ranks
 from . import settings as _s
 from .consent import (
     ConsentDecision,

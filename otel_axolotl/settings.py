@@ -168,6 +168,16 @@ def parse_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return default
 
 
+def read_number(text: str) -> float | None:
+    """``text`` as a finite decimal number (ASCII digits, optional sign, fraction, exponent),
+    else None: no ``inf``/``nan``, hex, ``1e400`` or non-ASCII digits. Never raises."""
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
+        return None
+    value = float(text)  # cannot raise: the pattern bounds it; it may overflow to inf
+    return value + 0.0 if math.isfinite(value) else None  # -0 is 0
+
+
 def _bounds(minimum: float, maximum: float | None, unit: str) -> str:
     upper = f" and <= {maximum:g}" if maximum is not None else ""
     return f"a decimal {unit} >= {minimum:g}{upper}"
@@ -180,11 +190,11 @@ def parse_float(
     raw = _clean(env, name)
     if raw is None:
         return default
-    value = float(raw) if _NUMBER.fullmatch(raw) else math.nan  # cannot raise: the pattern is bounded
-    if not (math.isfinite(value) and value >= minimum and (maximum is None or value <= maximum)):
+    value = read_number(raw)
+    if value is None or not (value >= minimum and (maximum is None or value <= maximum)):
         _reject("float", name, _bounds(minimum, maximum, "number"), default)
         return default
-    return value + 0.0  # -0 is 0
+    return value
 
 
 def parse_int(
@@ -195,9 +205,10 @@ def parse_int(
     raw = _clean(env, name)
     if raw is None:
         return default
-    value = float(raw) if _NUMBER.fullmatch(raw) else math.nan
-    ok = math.isfinite(value) and value.is_integer()
-    if not (ok and value >= minimum and (maximum is None or value <= maximum)):
+    value = read_number(raw)
+    if value is None or not (
+        value.is_integer() and value >= minimum and (maximum is None or value <= maximum)
+    ):
         _reject("int", name, _bounds(minimum, maximum, "whole number"), default)
         return default
     return int(value)

@@ -56,13 +56,13 @@ CANARIES = {
 }
 
 
-
 def _next_start() -> TelemetryManager:
     """The process's manager of a new process start (a shut one stays shut: issue 14 item 5)."""
     from otel_axolotl import manager as manager_module
 
     manager_module.reset_default()
     return TelemetryManager()
+
 
 def _spool_root() -> Path:
     return Path(os.environ[_s.OTEL_AXOLOTL_SPOOL_DIR])
