@@ -26,11 +26,7 @@ _logger = logging.getLogger("otel_axolotl")
 
 DOCS_URL = "https://github.com/otel-axolotl/otel-axolotl/blob/main/docs/what-we-collect.md"
 
-NOTICE_SHOWN = "OTEL_AXOLOTL_NOTICE_SHOWN"
-"""Set by ``otel-axolotl run`` for every process of its command: ``1`` when no notice is due
-(the user chose), else the path of a file in the wrapper's private directory: the first
-process due to show the notice creates it and shows it (and waits); every other process of
-the tree finds it there and neither shows it nor waits."""
+NOTICE_SHOWN = _s.OTEL_AXOLOTL_NOTICE_SHOWN
 
 NOTICE_ON = f"""\
 otel-axolotl: anonymous product telemetry is ON unless you opt out.

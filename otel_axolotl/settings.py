@@ -56,6 +56,11 @@ OTEL_AXOLOTL_POSTHOG_API_KEY = "OTEL_AXOLOTL_POSTHOG_API_KEY"
 """PostHog project key. The embedding library usually passes it in code instead."""
 OTEL_AXOLOTL_NOTICE_SECONDS = "OTEL_AXOLOTL_NOTICE_SECONDS"
 """How long start-up waits after the consent notice. Default 15."""
+OTEL_AXOLOTL_NOTICE_SHOWN = "OTEL_AXOLOTL_NOTICE_SHOWN"
+"""Set by ``otel-axolotl run`` for every process of its command: ``1`` when no notice is due
+(the user chose), else the path of a file in the wrapper's private directory: the first
+process due to show the notice creates it and shows it (and waits); every other process of
+the tree finds it there and neither shows it nor waits."""
 OTEL_AXOLOTL_PROGRESS_STEPS = "OTEL_AXOLOTL_PROGRESS_STEPS"
 """``train-progress`` at the run's first step, then this many steps after the last one. Default
 100 (Axolotl 0.21.0's ``report_interval_steps``)."""

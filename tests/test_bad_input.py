@@ -547,6 +547,7 @@ def test_torchrun_under_run_notice_once_and_the_agent_exports_nothing(rotel_coll
     pids = {m["resource"].get("process.pid") for m in recorder.received.metrics} - {None}
     instances = {m["resource"].get("service.instance.id") for m in recorder.received.metrics}
     spans_instances = {s["resource"].get("service.instance.id") for s in recorder.received.spans}
+    assert recorder.received.metrics, "the ranks' metrics arrive"
     assert instances <= spans_instances, "every metric stream belongs to a rank; the agent sent none"
     assert len(pids) <= 2
 
