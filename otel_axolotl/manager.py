@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger("otel_axolotl")
 
+POSTHOG_LOGGER = "posthog"
 _default: TelemetryManager | None = None
 _default_lock = threading.Lock()
 
@@ -167,6 +168,12 @@ class TelemetryManager:
                 continue
             if destination is not None:
                 built.append(destination)
+        if any(d.product_analytics for d in built):
+            from ._logging import quiet_repeats
+
+            # The posthog package's own logger (its request module): one line per kind, not
+            # one per failed batch with a dead host.
+            quiet_repeats((POSTHOG_LOGGER,))
         return built + list(extra)
 
     # -- state -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from otel_axolotl import cli, coerce, consent
+from otel_axolotl import manager as manager_module
 from otel_axolotl import settings as _s
 from otel_axolotl.manager import TelemetryManager
 from tests.support.posthog_capture import PostHogCaptureServer, refused_url
@@ -345,6 +346,20 @@ def test_init_product_telemetry_false_is_always_honoured(posthog_server: PostHog
     assert [e for e in posthog_server.events if e["event"] == "train-end"] == []
     product = [p for p in spool_root.rglob("*") if p.is_file() and "posthog" in str(p)]
     assert product == [], "the product spool is deleted"
+
+
+def test_the_posthog_logger_says_each_kind_once(monkeypatch, caplog):
+    monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "0")
+    monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_API_KEY", "phc_key")
+    monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_HOST", refused_url())
+    caplog.set_level(logging.WARNING)
+    manager = TelemetryManager(show_consent_notice=False)
+    assert manager.destinations == ["posthog"]
+    upstream = logging.getLogger(manager_module.POSTHOG_LOGGER)
+    for n in range(50):
+        upstream.warning("failed to gzip request body, sending uncompressed: %s", n)
+    assert len([r for r in caplog.records if r.name == "posthog"]) == 1
+    manager.shutdown(timeout=1)
 
 
 # -- consent: a library's default is not the user's choice (issue 13 item 6) -----------------
