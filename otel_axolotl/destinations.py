@@ -123,13 +123,12 @@ def console(level: Level = Level.STRICT, out: IO[str] | None = None) -> Destinat
 def file(path: str, level: Level = Level.STRICT) -> Destination | None:
     try:
         stream = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives as long as the manager
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         _s.warn_once(
             f"file:{path}",
-            "otel-axolotl: %s=%r cannot be opened (%s); file destination off.",
+            "otel-axolotl: the file %s names cannot be opened (%s; path not shown); file destination off.",
             _s.OTEL_AXOLOTL_FILE,
-            path,
-            exc,
+            getattr(exc, "strerror", None) or type(exc).__name__,
         )
         return None
     return json_lines("file", stream, level)

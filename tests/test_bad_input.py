@@ -192,6 +192,17 @@ def test_bad_otlp_headers_are_validated_here_and_never_logged(rotel_collector: R
     assert SECRETISH not in everything
 
 
+def test_an_unopenable_output_file_is_named_by_its_variable(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.WARNING, "otel_axolotl")
+    target = tmp_path / SECRETISH  # a directory: cannot be opened for appending
+    target.mkdir()
+    monkeypatch.setenv("OTEL_AXOLOTL_FILE", str(target))
+    manager = TelemetryManager(show_consent_notice=False)
+    assert manager.destinations == []
+    assert _s.OTEL_AXOLOTL_FILE in caplog.text and SECRETISH not in caplog.text
+    manager.shutdown()
+
+
 def test_a_recorded_choice_that_is_not_utf8_is_no_choice(tmp_path, monkeypatch, caplog):
     path = tmp_path / "config.yaml"
     path.write_bytes(b"product_telemetry: \xff\xfe true\n")
@@ -312,6 +323,33 @@ def test_after_shutdown_the_manager_stays_shut(monkeypatch, capfd):
     assert time.monotonic() - started < 5, "no notice wait"
     out = capfd.readouterr()
     assert out.err == "" and out.out == ""
+
+
+_LATE_CALLER = (
+    "import atexit\n"
+    "from otel_axolotl.manager import TelemetryManager\n"
+    "def late():\n"
+    "    m = TelemetryManager.get_instance()\n"
+    "    m.send_event('train-end', {'late': True})\n"
+    "    print('LATE', m.closed, m.run_id == first, flush=True)\n"
+    "atexit.register(late)  # first registered: runs after otel-axolotl's own exit hook\n"
+    "import otel_axolotl\n"
+    "first = otel_axolotl.init().run_id\n"
+)
+
+
+def test_get_instance_in_a_late_atexit_hook_builds_nothing(tmp_path):
+    env = _env(tmp_path, OTEL_AXOLOTL_CONSOLE="true", OTEL_AXOLOTL_NOTICE_SECONDS="30")
+    env["OTEL_AXOLOTL_POSTHOG_API_KEY"] = "phc_key"  # a rebuilt manager would show the notice
+    env["OTEL_AXOLOTL_POSTHOG_HOST"] = refused_url()
+    env["AXOLOTL_DO_NOT_TRACK"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-c", _LATE_CALLER], env=env, capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "LATE True True" in proc.stdout
+    assert "Traceback" not in proc.stderr and "RuntimeError" not in proc.stderr
+    assert '"late"' not in proc.stderr, "nothing is sent after shutdown"
 
 
 def test_a_second_init_says_once_what_it_ignored(monkeypatch, caplog):
