@@ -76,12 +76,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if number is not None:
                 previous[number] = signal.signal(number, forward)
         try:
-            while True:
-                try:
-                    status = child.wait()
-                    break
-                except KeyboardInterrupt:  # pragma: no cover - SIGINT is handled above
-                    continue
+            status = child.wait()  # SIGINT is handled above: no KeyboardInterrupt here
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
