@@ -51,8 +51,10 @@ def plain(value: Any, _depth: int = 0) -> Any:
 def _convert(value: Any, depth: int) -> Any:
     if isinstance(value, bool):
         return bool(value)
-    if isinstance(value, (str, bytes)):
-        return str(value) if isinstance(value, str) else bytes(value)
+    if isinstance(value, str):
+        return str.__str__(value)  # a str subclass (``class Mode(str, Enum)``): its text, not "Mode.A"
+    if isinstance(value, bytes):
+        return bytes(value)
     if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
         return plain(value.item(), depth)  # numpy scalars, 0-d arrays and tensors
     if isinstance(value, numbers.Integral):

@@ -10,6 +10,7 @@ rotel collector, the PostHog-speaking server).
 from __future__ import annotations
 
 import decimal
+import enum
 import fractions
 import logging
 import os
@@ -222,6 +223,10 @@ def test_a_recorded_choice_that_is_not_utf8_is_no_choice(tmp_path, monkeypatch, 
 # -- values at the edge ----------------------------------------------------------------------
 
 
+class _Mode(str, enum.Enum):
+    FAST = "fast"
+
+
 ODD_VALUES = {
     "f32": np.float32(0.5),
     "i64": np.int64(7),
@@ -235,6 +240,7 @@ ODD_VALUES = {
     "huge": 10**400,
     "nan": float("nan"),
     "nested": {"xs": [np.float16(1.0), np.int32(2)], 3: "three"},
+    "mode": _Mode.FAST,
 }
 
 
@@ -252,6 +258,7 @@ def test_coerce_makes_every_value_plain():
     assert isinstance(body["huge"], str)
     assert body["nan"] == "nan"
     assert body["nested"] == {"xs": [1.0, 2], "3": "three"}
+    assert body["mode"] == "fast" and type(body["mode"]) is str
 
     def plain(value):
         if isinstance(value, dict):
