@@ -30,6 +30,7 @@ envelope (event name, properties added by the exporter) and for a few events per
 MAX_DEPTH = 32
 _INT64 = (-(2**63), 2**63 - 1)
 _PLAIN = (bool, int, float, str)
+_SMALL = frozenset({bool, int, float, type(None)})
 
 
 def plain(value: Any, _depth: int = 0) -> Any:
@@ -42,6 +43,8 @@ def plain(value: Any, _depth: int = 0) -> Any:
         return value if math.isfinite(value) else repr(value)
     if kind is int:
         return value if _INT64[0] <= value <= _INT64[1] else _big(value)
+    if kind is dict and _depth < MAX_DEPTH:  # the common container, without the ABC checks
+        return {k if type(k) is str else str(plain(k)): plain(v, _depth + 1) for k, v in value.items()}
     try:
         return _convert(value, _depth)
     except Exception:  # a broken __str__, __float__ or items(): the type's name says enough
@@ -102,8 +105,12 @@ def event_body(properties: Mapping[str, Any] | None) -> tuple[dict[str, Any], in
     body = plain(properties)
     if not isinstance(body, dict):
         body = {"value": body}
+    total = 0
+    for key, value in body.items():
+        total += len(key) + 6 + (8 if type(value) in _SMALL else _size(value))
+    if total <= MAX_EVENT_BYTES:
+        return body, 0  # the common case: nothing sorted, nothing measured twice
     sizes = {key: _size(value) for key, value in body.items()}
-    total = sum(sizes.values()) + sum(len(k) + 6 for k in body)
     truncated = 0
     for key in sorted(sizes, key=sizes.__getitem__, reverse=True):
         if total <= MAX_EVENT_BYTES:
