@@ -113,13 +113,20 @@ class _DropRecords(logging.Filter):
 _drop = _DropRecords("otel-axolotl-headers")
 
 
-def quiet_repeats(names: tuple[str, ...] = SDK_EXPORT_LOGGERS) -> RepeatFilter:
+def quiet_repeats(names: tuple[str, ...] = SDK_EXPORT_LOGGERS, *, first: bool = False) -> RepeatFilter:
     """Install the shared filter on ``names`` (idempotent) and return it; silence the SDK's
-    header parser too (it runs when the exporters are built, right after this)."""
+    header parser too (it runs when the exporters are built, right after this).
+
+    ``first``: ahead of the logger's other filters, so it sees the message template before a
+    filter that formats it (posthog's own prefix filter merges the arguments into ``msg``,
+    which would make every repeat look new)."""
     for name in names:
         logger = logging.getLogger(name)
         if _filter not in logger.filters:
-            logger.addFilter(_filter)
+            if first:
+                logger.filters.insert(0, _filter)
+            else:
+                logger.addFilter(_filter)
     header_logger = logging.getLogger(HEADER_PARSER_LOGGER)
     if _drop not in header_logger.filters:
         header_logger.addFilter(_drop)

@@ -173,7 +173,7 @@ class TelemetryManager:
 
             # The posthog package's own logger (its request module): one line per kind, not
             # one per failed batch with a dead host.
-            quiet_repeats((POSTHOG_LOGGER,))
+            quiet_repeats((POSTHOG_LOGGER,), first=True)
         return built + list(extra)
 
     # -- state -----------------------------------------------------------------------------

@@ -398,6 +398,8 @@ def test_the_posthog_logger_says_each_kind_once(monkeypatch, caplog):
     monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_API_KEY", "phc_key")
     monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_HOST", refused_url())
     caplog.set_level(logging.WARNING)
+    import posthog.request  # noqa: F401 - installs posthog's own filter, which formats every message
+
     manager = TelemetryManager(show_consent_notice=False)
     assert manager.destinations == ["posthog"]
     upstream = logging.getLogger(manager_module.POSTHOG_LOGGER)
