@@ -107,6 +107,27 @@ def test_any_value_of_any_variable_never_raises_and_is_never_echoed(name, value,
     settings_ = _s.Settings.from_env(env)  # must not raise
     said = _messages(caplog)
     assert len(said) <= 1, said
+    text = value.strip().lower()
+    unreadable = bool(text) and (
+        (name in NUMERIC and _s.read_number(text) is None)
+        or (name in BOOLEAN and text not in _s.TRUE_WORDS | _s.FALSE_WORDS)
+        or (
+            name in CHOICE
+            and text
+            not in (
+                "strict",
+                "secrets-only",
+                "all",
+                "main",
+                "first-per-node",
+                "visible",
+                "grpc",
+                "http/protobuf",
+            )
+        )
+    )
+    if unreadable:
+        assert said, f"an unreadable {name} gets its one message"
     if said:
         assert name in said[0], "the message names the variable"
         stripped = value.strip()
