@@ -27,11 +27,15 @@ def init(**kwargs: Any) -> TelemetryManager:
 
     Keyword arguments go to :class:`TelemetryManager` on the first call: ``product_telemetry``
     (the host library's consent default, below the environment), ``posthog_api_key``,
-    ``library_name``, ``library_version``.
+    ``library_name``, ``library_version``. A later call with other arguments says once what
+    it ignored, except ``product_telemetry=False``, which is always honoured. After
+    :func:`shutdown` it returns the shut manager.
     """
     from . import manager as _manager
 
     mgr = _manager.get_default(**kwargs)
+    if mgr.closed:
+        return mgr  # shut down: nothing to instrument again
     if mgr.active and mgr.settings.auto_instrument and _installed("transformers"):
         from .instrumentor import TrainerInstrumentor
 
@@ -75,7 +79,9 @@ def send_event(event_type: str, properties: dict[str, Any] | None = None) -> Non
 
 
 def shutdown(timeout: float | None = None) -> None:
-    """Flush and stop within the deadline, undo auto-instrumentation, forget the manager."""
+    """Flush and stop within the deadline and undo auto-instrumentation. The manager stays
+    shut: a later ``init()`` returns it and builds nothing (tests start again with
+    ``otel_axolotl.manager.reset_default()``)."""
     from . import manager as _manager
 
     if "otel_axolotl.instrumentor" in sys.modules:
@@ -93,7 +99,6 @@ def shutdown(timeout: float | None = None) -> None:
     mgr = _manager.current()
     if mgr is not None:
         mgr.shutdown(timeout)
-    _manager.reset_default()
 
 
 def __getattr__(name: str) -> Any:

@@ -98,10 +98,36 @@ class RepeatFilter(logging.Filter):
 _filter = RepeatFilter()
 
 
-def quiet_repeats(names: tuple[str, ...] = SDK_EXPORT_LOGGERS) -> RepeatFilter:
-    """Install the shared filter on ``names`` (idempotent) and return it."""
+HEADER_PARSER_LOGGER = "opentelemetry.util.re"
+"""Where the SDK logs an OTEL_EXPORTER_OTLP_*HEADERS entry it cannot parse, text included."""
+
+
+class _DropRecords(logging.Filter):
+    """Drop every record: the SDK's header parser quotes the entry (an API key, often);
+    ``settings.parse_headers`` has already said which variable and entry, without the text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+_drop = _DropRecords("otel-axolotl-headers")
+
+
+def quiet_repeats(names: tuple[str, ...] = SDK_EXPORT_LOGGERS, *, first: bool = False) -> RepeatFilter:
+    """Install the shared filter on ``names`` (idempotent) and return it; silence the SDK's
+    header parser too (it runs when the exporters are built, right after this).
+
+    ``first``: ahead of the logger's other filters, so it sees the message template before a
+    filter that formats it (posthog's own prefix filter merges the arguments into ``msg``,
+    which would make every repeat look new)."""
     for name in names:
         logger = logging.getLogger(name)
         if _filter not in logger.filters:
-            logger.addFilter(_filter)
+            if first:
+                logger.filters.insert(0, _filter)
+            else:
+                logger.addFilter(_filter)
+    header_logger = logging.getLogger(HEADER_PARSER_LOGGER)
+    if _drop not in header_logger.filters:
+        header_logger.addFilter(_drop)
     return _filter

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import settings as _s
+from .consent import NOTICE_SHOWN
 from .version import __version__
 
 
@@ -23,8 +24,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(epochs=args.epochs, samples=args.samples, json_lines=args.json)
 
 
+FORWARDED_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    """Run a command with every Python process in it instrumented, all ranks in one trace."""
+    """Run a command with every Python process in it instrumented, all ranks in one trace.
+
+    The wrapper forwards SIGTERM, SIGINT and SIGHUP to the command and returns its status
+    (128 + the signal's number when a signal ended it). The consent notice is shown at most
+    once for the whole process tree (see ``_notice_for_children``)."""
+    import signal
+    import tempfile
+
     command = [c for c in args.command if c != "--"] if args.command[:1] == ["--"] else args.command
     if not command:
         print("otel-axolotl run: give a command, e.g. otel-axolotl run -- python train.py", file=sys.stderr)
@@ -33,11 +44,59 @@ def _cmd_run(args: argparse.Namespace) -> int:
     env.setdefault(_s.OTEL_AXOLOTL_RUN_ID, uuid.uuid4().hex)
     bootstrap = str(Path(__file__).parent / "_bootstrap")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (bootstrap, env.get("PYTHONPATH", "")) if p)
-    try:
-        return subprocess.call(command, env=env)
-    except FileNotFoundError:
-        print(f"otel-axolotl run: command not found: {command[0]}", file=sys.stderr)
-        return 127
+    with tempfile.TemporaryDirectory(prefix="otel-axolotl-run-") as private:
+        env[NOTICE_SHOWN] = _notice_for_children(Path(private))
+        # At a terminal, Ctrl-C reaches the command's process group directly (the command stays
+        # in the foreground); elsewhere the command gets its own group, and every signal the
+        # wrapper receives is passed to that whole group (a launcher and its ranks).
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+        try:
+            child = subprocess.Popen(command, env=env, start_new_session=not interactive)
+        except FileNotFoundError:
+            print(f"otel-axolotl run: command not found: {command[0]}", file=sys.stderr)
+            return 127
+        except OSError as exc:
+            print(f"otel-axolotl run: cannot start {command[0]}: {exc.strerror or exc}", file=sys.stderr)
+            return 126
+
+        def forward(signum: int, _frame: object) -> None:
+            if interactive and signum == signal.SIGINT:
+                return  # the terminal sent it to the command too
+            try:
+                if interactive:
+                    child.send_signal(signum)
+                else:
+                    os.killpg(child.pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+        previous = {}
+        for name in FORWARDED_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, forward)
+        try:
+            status = child.wait()  # SIGINT is handled above: no KeyboardInterrupt here
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+    return 128 - status if status < 0 else status
+
+
+def _notice_for_children(private: Path) -> str:
+    """The value of OTEL_AXOLOTL_NOTICE_SHOWN for the command's processes: ``1`` when no
+    notice is due anywhere (the user chose, or everything is off); else a file in the
+    wrapper's private directory that the first process due to show the notice creates, so
+    that it alone shows it and waits (it alone knows the host library's key and default,
+    hence whether a notice is due and whether it says ON or OFF)."""
+    from .consent import read_recorded_choice
+
+    settings = _s.Settings.from_env()
+    if settings.sdk_disabled or settings.consent is not None:
+        return "1"
+    if read_recorded_choice(settings.config_file) is not None:
+        return "1"
+    return str(private / "notice-shown")
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
@@ -49,9 +108,17 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     from .privacy.whitelist import Whitelist
 
     try:
-        config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        print(f"otel-axolotl preview: cannot read {args.config}: {exc}", file=sys.stderr)
+        config = yaml.safe_load(Path(args.config).read_bytes().decode("utf-8"))
+    except OSError as exc:
+        print(f"otel-axolotl preview: cannot read {args.config}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print(f"otel-axolotl preview: {args.config} is not UTF-8 text", file=sys.stderr)
+        return 2
+    except Exception as exc:  # YAMLError, or whatever a hostile document makes the parser raise
+        print(
+            f"otel-axolotl preview: {args.config} is not valid YAML ({type(exc).__name__})", file=sys.stderr
+        )
         return 2
     if not isinstance(config, dict):
         print(f"otel-axolotl preview: {args.config} is not a mapping of config keys", file=sys.stderr)
@@ -150,7 +217,14 @@ def _cmd_telemetry(args: argparse.Namespace) -> int:
     settings = _s.Settings.from_env()
     path = settings.config_file
     if args.action in ("enable", "disable"):
-        record_choice(args.action == "enable", path)
+        try:
+            record_choice(args.action == "enable", path)
+        except OSError as exc:
+            print(
+                f"otel-axolotl telemetry: cannot record the choice in {path}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 1
         print(f"Product telemetry {args.action}d (recorded in {path}).")
         if args.action == "disable":
             deleted = discard_product_spool(settings=settings)
@@ -184,8 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     demo = sub.add_parser("demo", help="train a tiny model built in code and show its telemetry")
-    demo.add_argument("--epochs", type=float, default=2)
-    demo.add_argument("--samples", type=int, default=128, help="training samples (batch size 8)")
+    demo.add_argument("--epochs", type=_bounded(float, 0.01, 1000), default=2)
+    demo.add_argument(
+        "--samples", type=_bounded(int, 8, 1_000_000), default=128, help="training samples (batch size 8)"
+    )
     demo.add_argument("--json", action="store_true", help="also print every item as a JSON line")
     demo.set_defaults(func=_cmd_demo)
 
@@ -199,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     preview.set_defaults(func=_cmd_preview)
 
     flush = sub.add_parser("flush", help="send what earlier runs could not deliver (the spool) now")
-    flush.add_argument("--timeout", type=float, default=30.0, help="seconds at most (default 30)")
+    flush.add_argument(
+        "--timeout", type=_bounded(float, 0.1, 3600), default=30.0, help="seconds at most (default 30)"
+    )
     flush.set_defaults(func=_cmd_flush)
 
     telemetry = sub.add_parser("telemetry", help="show or record the product-telemetry choice")
@@ -208,12 +286,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bounded(kind: type[float] | type[int], low: float, high: float) -> Any:
+    """An argparse type: a finite ``kind`` within [low, high], read as the variables are
+    (``settings.read_number``); argparse then names the option in one line, with status 2."""
+
+    def parse(text: str) -> float | int:
+        value = _s.read_number(text)
+        if value is None or not low <= value <= high or (kind is int and not value.is_integer()):
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__} from {low:g} to {high:g}")
+        return int(value) if kind is int else value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command. Bad input gets one line on stderr and a non-zero status, never a traceback
+    (set OTEL_AXOLOTL_DEBUG_CLI=1 to see one)."""
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("OTEL_AXOLOTL_DEBUG_CLI") == "1":
+            raise
+        print(f"otel-axolotl {args.cmd}: failed ({type(exc).__name__}: {_short(exc)})", file=sys.stderr)
+        return 1
+
+
+def _short(exc: BaseException) -> str:
+    """An error's message on one line, cut short (it is meant for a person, not a log)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 if __name__ == "__main__":

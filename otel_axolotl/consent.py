@@ -1,9 +1,13 @@
 """Whether product telemetry (PostHog) may be sent, and the notice shown when nobody decided.
 
-Precedence: environment (DO_NOT_TRACK, AXOLOTL_DO_NOT_TRACK) -> the host library's choice in
-code -> the choice recorded by ``otel-axolotl telemetry enable|disable`` -> no choice. No
-choice means off, plus a notice and a wait on the main process, so that a user who never
-read the docs still learns what could be collected before anything could be.
+Precedence: environment (DO_NOT_TRACK, AXOLOTL_DO_NOT_TRACK) -> the choice recorded by
+``otel-axolotl telemetry enable|disable`` -> the host library's default in code -> no choice. No
+choice means off. Only the user's own choice (the variables, the recorded choice) is
+*explicit*: a host library's default in code (Axolotl's opt-out model) decides on or off but
+still shows the notice and waits, as Axolotl does, so a user who never read the docs learns
+what could be collected before anything is. The notice says ON or OFF, as decided, and is
+shown once per process tree (``otel-axolotl run`` marks its children with
+OTEL_AXOLOTL_NOTICE_SHOWN).
 """
 
 from __future__ import annotations
@@ -21,6 +25,19 @@ from . import settings as _s
 _logger = logging.getLogger("otel_axolotl")
 
 DOCS_URL = "https://github.com/otel-axolotl/otel-axolotl/blob/main/docs/what-we-collect.md"
+
+NOTICE_SHOWN = _s.OTEL_AXOLOTL_NOTICE_SHOWN
+
+NOTICE_ON = f"""\
+otel-axolotl: anonymous product telemetry is ON unless you opt out.
+  The maintainers receive: the training config with paths, secrets and non-whitelisted
+  model names removed; OS, Python, package versions and hardware model; training progress
+  and sanitized errors. Never host names, user names, paths or tokens; a fresh random id
+  per run and nothing sent from non-main ranks.
+  Opt out: AXOLOTL_DO_NOT_TRACK=1   or  otel-axolotl telemetry disable  (DO_NOT_TRACK=1 works too)
+  Keep it: AXOLOTL_DO_NOT_TRACK=0   or  otel-axolotl telemetry enable
+  Either choice silences this notice. Details: {DOCS_URL}
+"""
 
 NOTICE = f"""\
 otel-axolotl: anonymous product telemetry is OFF until you choose.
@@ -50,18 +67,19 @@ def read_recorded_choice(path: Path | None = None) -> bool | None:
     """The recorded choice, or None. A file that cannot be read is no choice, with a warning."""
     path = config_path() if path is None else path
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        _s.warn_once(f"config:{path}", "otel-axolotl: cannot read %s (%s); no recorded choice.", path, exc)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else type(exc).__name__
+        _s.warn_once(f"config:{path}", "otel-axolotl: cannot read %s (%s); no recorded choice.", path, reason)
         return None
     import yaml  # lazy: only read when no environment variable decided
 
     try:
         data = yaml.safe_load(text)
         value = data.get("product_telemetry") if isinstance(data, dict) else None
-    except yaml.YAMLError:
+    except Exception:  # YAMLError, and whatever a hostile document makes the parser raise
         value = None
     if isinstance(value, bool):
         return value
@@ -98,10 +116,10 @@ def decide(
     if settings.consent is not None:
         source = _s.DO_NOT_TRACK if (env.get(_s.DO_NOT_TRACK) or "").strip() else _s.AXOLOTL_DO_NOT_TRACK
         return ConsentDecision(settings.consent, True, source)
-    if code_choice is not None:
-        return ConsentDecision(code_choice, True, "code")
-    if recorded is not None:
+    if recorded is not None:  # the user's recorded choice beats a library's default
         return ConsentDecision(recorded, True, "config file")
+    if code_choice is not None:  # the host library's default: decides, but is not the user's choice
+        return ConsentDecision(code_choice, False, "code")
     return ConsentDecision(False, False, "default")
 
 
@@ -125,16 +143,38 @@ def honour_withdrawal(
     decision: ConsentDecision, env: Mapping[str, str] | None = None, *, settings: _s.Settings | None = None
 ) -> int:
     """When ``decision`` says no to product telemetry on purpose (DO_NOT_TRACK,
-    AXOLOTL_DO_NOT_TRACK, the host library in code, the recorded choice), delete its spool.
-    OTEL_SDK_DISABLED pauses everything and is not a withdrawal. Returns files deleted."""
-    if decision.product_telemetry or not decision.explicit or decision.source == _s.OTEL_SDK_DISABLED:
+    AXOLOTL_DO_NOT_TRACK, the recorded choice), delete its spool. A host library's False in
+    code is not the user's withdrawal, but nothing may be sent with product telemetry off, so
+    its spool goes too. OTEL_SDK_DISABLED pauses everything and is not a withdrawal, nor is
+    nobody having chosen yet. Returns files deleted."""
+    on_purpose = decision.explicit or decision.source == "code"
+    if decision.product_telemetry or not on_purpose or decision.source == _s.OTEL_SDK_DISABLED:
         return 0
     return discard_product_spool(env, settings=settings)
 
 
-def show_notice(seconds: float) -> None:
-    """Print the notice on stderr and wait, so it is seen before training output scrolls it away."""
-    sys.stderr.write(NOTICE)
+def notice_shown(env: Mapping[str, str] | None = None) -> bool:
+    """Whether another process of this tree (under ``otel-axolotl run``) has shown the notice
+    already. False means this process is the one to show it: it has claimed it."""
+    env = os.environ if env is None else env
+    value = (env.get(NOTICE_SHOWN) or "").strip()
+    if not value:
+        return False  # not under the wrapper: every process decides for itself
+    if value == "1":
+        return True
+    try:
+        os.close(os.open(value, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return True
+    except OSError:  # the wrapper's directory is gone: rather show it than hide it
+        return False
+    return False
+
+
+def show_notice(seconds: float, *, telemetry_on: bool = False) -> None:
+    """Print the notice on stderr and wait, so it is seen before training output scrolls it
+    away. ``telemetry_on``: the host library's default enables it (the ON text)."""
+    sys.stderr.write(NOTICE_ON if telemetry_on else NOTICE)
     if seconds > 0:
         sys.stderr.write(f"otel-axolotl: continuing in {seconds:g} s...\n")
     sys.stderr.flush()

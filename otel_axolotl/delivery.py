@@ -313,6 +313,25 @@ class Delivery:
         self._shut_exporter()
         return flushed
 
+    def withdraw(self) -> int:
+        """Consent withdrawn (``init(product_telemetry=False)`` after a first init that enabled
+        it): drop what is queued, unsent and unspooled (counted), accept nothing more, stop the
+        exporter. How many items were dropped."""
+        with self._lock:
+            if self._closed:
+                return 0
+            self._closed = self._shut = True
+            dropped = len(self._queue)
+            self._settled += dropped
+            self._queue.clear()
+            self._changed.notify_all()
+        self._wake.set()
+        if dropped:
+            self._drops.add(self.destination, self.signal, "shutdown", dropped)
+        with contextlib.suppress(Exception):
+            self.exporter.shutdown()
+        return dropped
+
     def spool_leftovers(self, write_wait_s: float = LEFTOVERS_WRITE_WAIT_S) -> int:
         """At the exit deadline: close, and keep what is still queued or in flight. How many.
 

@@ -128,14 +128,20 @@ def _otlp_exporter(signal: str, target: _s.OtlpSignal) -> Any:
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Exp
         else:
             from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Exp
-        return Exp(endpoint=target.endpoint, insecure=target.endpoint.startswith("http://"))
+        return Exp(
+            endpoint=target.endpoint,
+            insecure=target.endpoint.startswith("http://"),
+            headers=dict(target.headers) or None,  # validated in settings; the SDK logs bad ones raw
+            timeout=target.timeout,
+        )
     if signal == "traces":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HExp
     elif signal == "metrics":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HExp
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HExp
-    return HExp(endpoint=_otlp_url(signal, target))
+    headers = dict(target.headers) or None
+    return HExp(endpoint=_otlp_url(signal, target), headers=headers, timeout=target.timeout)
 
 
 def json_lines(name: str, out: IO[str], level: Level, *, label: str | None = None) -> Destination:
@@ -182,13 +188,12 @@ def only(dest: Destination, signals: frozenset[str] | None) -> Destination:
 def file(path: str, level: Level = Level.STRICT) -> Destination | None:
     try:
         stream = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives as long as the manager
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         _s.warn_once(
             f"file:{path}",
-            "otel-axolotl: %s=%r cannot be opened (%s); file destination off.",
+            "otel-axolotl: the file %s names cannot be opened (%s; path not shown); file destination off.",
             _s.OTEL_AXOLOTL_FILE,
-            path,
-            exc,
+            getattr(exc, "strerror", None) or type(exc).__name__,
         )
         return None
     return json_lines("file", stream, level)

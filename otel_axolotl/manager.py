@@ -25,10 +25,18 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import coerce, ranks
 from . import plan as _plan
-from . import ranks
 from . import settings as _s
-from .consent import ConsentDecision, decide, honour_withdrawal, read_recorded_choice, show_notice
+from .consent import (
+    ConsentDecision,
+    decide,
+    discard_product_spool,
+    honour_withdrawal,
+    notice_shown,
+    read_recorded_choice,
+    show_notice,
+)
 from .forksafe import after_fork_in_child
 from .host import NOOP, NoopRuntime, OpenRun
 
@@ -43,6 +51,7 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger("otel_axolotl")
 
+POSTHOG_LOGGER = "posthog"
 _default: TelemetryManager | None = None
 _default_lock = threading.Lock()
 
@@ -76,6 +85,12 @@ class TelemetryManager:
         if self._initialised:  # TelemetryManager() returned the process's manager: built already
             return
         self._initialised = True
+        self._init_arguments: dict[str, Any] = {
+            "product_telemetry": product_telemetry,
+            "posthog_api_key": posthog_api_key,
+            "library_name": library_name,
+            "library_version": library_version,
+        }
         self.settings = s = settings if settings is not None else _s.Settings.from_env(env)
         self.rank: ranks.RankInfo = s.rank
         self.run_id: str = s.run_id or s.shared_run_id or uuid.uuid4().hex
@@ -95,17 +110,16 @@ class TelemetryManager:
         self._runtime: Runtime | NoopRuntime = NOOP
 
         api_key = posthog_api_key or s.posthog_api_key
-        needs_file = s.consent is None and product_telemetry is None
+        needs_file = s.consent is None  # the recorded choice is the user's: it beats the code's
         self.consent: ConsentDecision = decide(
             s,
             code_choice=product_telemetry,
             recorded=read_recorded_choice(s.config_file) if needs_file and api_key else None,
             env=os.environ if env is None else env,
         )
-        if self.consent.explicit and not self.consent.product_telemetry:
-            honour_withdrawal(self.consent, settings=s)  # withdrawn consent: drop the unsent PostHog spool
-        if show_consent_notice and _plan.needs_notice(s, self.consent, api_key):
-            show_notice(s.notice_seconds)
+        honour_withdrawal(self.consent, settings=s)  # consent withdrawn: drop the unsent PostHog spool
+        if show_consent_notice and _plan.needs_notice(s, self.consent, api_key) and not notice_shown(env):
+            show_notice(s.notice_seconds, telemetry_on=self.consent.product_telemetry)
         self.plan = _plan.plan(s, self.consent, api_key=api_key)
         if self.consent.product_telemetry and self.plan.skipped.get("posthog") == _plan.NO_KEY:
             _s.warn_once(
@@ -144,12 +158,24 @@ class TelemetryManager:
             try:
                 destination = planned.build()
             except Exception as exc:  # a broken destination must not stop training or the others
+                # The type only: an exporter's message may quote a variable's value (a header).
                 _s.warn_once(
-                    f"build:{planned.name}", "otel-axolotl: the %s destination is off: %s", planned.name, exc
+                    f"build:{planned.name}",
+                    "otel-axolotl: the %s destination is off: its exporter could not be built (%s; "
+                    "check the OTEL_EXPORTER_* variables).",
+                    planned.name,
+                    type(exc).__name__,
                 )
+                _logger.debug("otel-axolotl: building %s failed", planned.name, exc_info=True)
                 continue
             if destination is not None:
                 built.append(destination)
+        if any(d.product_analytics for d in built):
+            from ._logging import quiet_repeats
+
+            # The posthog package's own logger (its request module): one line per kind, not
+            # one per failed batch with a dead host.
+            quiet_repeats((POSTHOG_LOGGER,), first=True)
         return built + list(extra)
 
     # -- state -----------------------------------------------------------------------------
@@ -157,6 +183,11 @@ class TelemetryManager:
     def enabled(self) -> bool:
         """Axolotl's meaning: product telemetry is on for this process."""
         return self.product_telemetry and not self._closed
+
+    @property
+    def closed(self) -> bool:
+        """Shut down (or a forked child's inert copy): every call is a no-op, for good."""
+        return self._closed
 
     @property
     def active(self) -> bool:
@@ -197,7 +228,7 @@ class TelemetryManager:
     def start_run(self, attributes: Mapping[str, Any] | None = None) -> Span | None:
         """Start (once) the run span: the root of the run's trace, or, on a non-zero rank of a
         distributed run, a child of rank 0's run span (see ``runtime``)."""
-        return None if self._closed else self._runtime.start_run(attributes)
+        return None if self._closed else self._runtime.start_run(coerce.attributes(attributes))
 
     def end_run(self, status: str = "completed", error: BaseException | None = None) -> None:
         """End the run span once: completed, failed (with the sanitized error) or interrupted."""
@@ -210,9 +241,25 @@ class TelemetryManager:
         attributes: Mapping[str, Any] | None = None,
     ) -> None:
         """Emit one event. ``properties`` is free-form (the event body, scrubbed key by key);
-        ``attributes`` must be registered names. Never raises."""
-        if not self._closed:
-            self._runtime.send_event(event_type, properties, attributes)
+        ``attributes`` must be registered names. Every value is made plain and the body bounded
+        here (``coerce``), before the privacy stage and any queue. Never raises."""
+        if self._closed:
+            return
+        try:
+            body, truncated = coerce.event_body(properties)
+            plain_attributes = coerce.attributes(attributes)
+        except Exception:  # coerce never raises; this guard keeps the promise of the docstring
+            _logger.debug("otel-axolotl: event %s dropped: its values could not be read", exc_info=True)
+            return
+        if truncated:
+            _s.warn_once(
+                f"event:truncated:{event_type}",
+                "otel-axolotl: a %s event was over %d KiB; its largest values were replaced by "
+                "[TRUNCATED:<bytes>] markers.",
+                event_type,
+                coerce.MAX_EVENT_BYTES // 1024,
+            )
+        self._runtime.send_event(event_type, body, plain_attributes)
 
     def send_system_info(self) -> None:
         """The ``system-info`` event, once per run."""
@@ -248,11 +295,52 @@ class TelemetryManager:
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush and stop every destination within ``timeout`` seconds in total (default
-        OTEL_AXOLOTL_SHUTDOWN_TIMEOUT, 2 s). Safe to call twice; never raises."""
+        OTEL_AXOLOTL_SHUTDOWN_TIMEOUT, 2 s). Once shut, shut for good: the process's manager
+        is not rebuilt by ``get_instance()`` or ``init()``. Safe to call twice (the second
+        call does and prints nothing); never raises."""
         if self._closed:
             return True
         self._closed = True
         return self._runtime.shutdown(self.settings.shutdown_timeout if timeout is None else timeout)
+
+    def reconcile(self, arguments: Mapping[str, Any]) -> None:
+        """A later ``init()``: its arguments cannot rebuild what is running. Say once what is
+        ignored (names only: a key is a secret); a request to stop product telemetry is
+        always honoured."""
+        if arguments.get("product_telemetry") is False:
+            self._withdraw_product_telemetry()
+        given = getattr(self, "_init_arguments", {})
+        ignored = sorted(
+            name
+            for name, value in arguments.items()
+            if not (name == "product_telemetry" and value is False) and given.get(name) != value
+        )
+        if ignored:
+            _s.warn_once(
+                "init:ignored:" + ",".join(ignored),
+                "otel-axolotl: init() was called again with other %s; the first call's stand "
+                "(this process's telemetry is already set up), these are ignored.",
+                ", ".join(ignored),
+            )
+
+    def _withdraw_product_telemetry(self) -> None:
+        """Stop product telemetry now: PostHog deliveries closed with their queue dropped, the
+        product spool deleted (as on withdrawal). Observability destinations carry on."""
+        was_on = self.product_telemetry
+        self.product_telemetry = False
+        self.consent = ConsentDecision(False, self.consent.explicit, self.consent.source)
+        pipeline = self._pipeline
+        if pipeline is not None:
+            for delivery in list(pipeline.deliveries):
+                if delivery.destination == "posthog":
+                    delivery.withdraw()
+        discard_product_spool(settings=self.settings)
+        if was_on:
+            _s.warn_once(
+                "init:withdrawn",
+                "otel-axolotl: product telemetry turned off by init(product_telemetry=False); "
+                "nothing more is sent to PostHog and its unsent spool is deleted.",
+            )
 
     def _after_fork_in_child(self) -> None:
         """In a forked child (a DataLoader worker): the no-op runtime, for good (``forksafe``).
@@ -269,22 +357,27 @@ class TelemetryManager:
 
 
 def get_default(**kwargs: Any) -> TelemetryManager:
-    """Return the process's manager, building it on the first call (``init()``)."""
+    """Return the process's manager, building it on the first call (``init()``).
+
+    Later calls return the same manager, also once it is shut down (no second notice, no new
+    run id, nothing built inside an atexit hook); their arguments go to ``reconcile``."""
     global _default
     with _default_lock:
-        if _default is None or _stale(_default):
+        existing = _default
+        if existing is None or _stale(existing):
             manager = object.__new__(TelemetryManager)
             manager.__init__(**kwargs)  # type: ignore[misc]
             _default = manager
-        return _default
+            return manager
+    if kwargs:
+        existing.reconcile(kwargs)
+    return existing
 
 
 def _stale(manager: TelemetryManager) -> bool:
-    """Shut down, or inherited through fork by a process that is a different rank (a forked
-    DataLoader worker is the same rank and keeps the inactive inherited manager)."""
-    if manager._forked:
-        return ranks.detect(os.environ) != manager.rank
-    return manager._closed
+    """Inherited through fork by a process that is a different rank (a forked DataLoader
+    worker is the same rank and keeps the inactive inherited manager)."""
+    return manager._forked and ranks.detect(os.environ) != manager.rank
 
 
 def current() -> TelemetryManager | None:
@@ -301,7 +394,9 @@ if hasattr(os, "register_at_fork"):
 
 
 def reset_default() -> None:
-    """Forget the process's manager after shutting it down (tests, or a second run)."""
+    """Test-only: shut the process's manager down and forget it, so the next ``init()`` builds
+    a new one (a fresh "process start"). Programs never need it: a process's manager, once
+    shut, stays shut."""
     global _default
     with _default_lock:
         manager, _default = _default, None

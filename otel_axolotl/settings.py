@@ -11,11 +11,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from . import ranks
 from ._logging import _warned as _warned  # re-exported: tests clear it to see a warning again
 from ._logging import warn_once as warn_once
+from .env_values import FALSE_WORDS, TRUE_WORDS, clean
+from .env_values import parse_bool as parse_bool
+from .env_values import parse_choice as parse_choice
+from .env_values import parse_float as parse_float
+from .env_values import parse_headers as parse_headers
+from .env_values import parse_int as parse_int
+from .env_values import read_number as read_number
+from .env_values import validate_url as validate_url
 
 # --- consent and switches -------------------------------------------------------------
 AXOLOTL_DO_NOT_TRACK = "AXOLOTL_DO_NOT_TRACK"
@@ -69,6 +76,11 @@ OTEL_AXOLOTL_POSTHOG_API_KEY = "OTEL_AXOLOTL_POSTHOG_API_KEY"
 """PostHog project key. The embedding library usually passes it in code instead."""
 OTEL_AXOLOTL_NOTICE_SECONDS = "OTEL_AXOLOTL_NOTICE_SECONDS"
 """How long start-up waits after the consent notice. Default 15."""
+OTEL_AXOLOTL_NOTICE_SHOWN = "OTEL_AXOLOTL_NOTICE_SHOWN"
+"""Set by ``otel-axolotl run`` for every process of its command: ``1`` when no notice is due
+(the user chose), else the path of a file in the wrapper's private directory: the first
+process due to show the notice creates it and shows it (and waits); every other process of
+the tree finds it there and neither shows it nor waits."""
 OTEL_AXOLOTL_PROGRESS_STEPS = "OTEL_AXOLOTL_PROGRESS_STEPS"
 """``train-progress`` at the run's first step, then this many steps after the last one. Default
 100 (Axolotl 0.21.0's ``report_interval_steps``)."""
@@ -141,6 +153,13 @@ DEFAULT_PROMETHEUS_HOST = "127.0.0.1"
 DEFAULT_PROMETHEUS_PORT = 9464
 DEFAULT_METRIC_INTERVAL_MILLIS = 10_000
 DEFAULT_SPOOL_MAX_BYTES = 16 * 1024 * 1024
+# Upper bounds: a value past them is a typo (or ``1e400``), never a wish; each keeps its
+# consumer's arithmetic and timers (``threading`` refuses waits beyond ~292 years) sane.
+MAX_STEPS = 10**9
+MAX_PROGRESS_SECONDS = 7 * 24 * 3600.0
+MAX_METRIC_INTERVAL_MILLIS = 24 * 3600 * 1000.0
+MAX_SPOOL_BYTES = 1 << 40
+MAX_EXPORT_TIMEOUT_SECONDS = 600.0
 
 PRIVACY_LEVELS = ("strict", "secrets-only")
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
@@ -153,77 +172,6 @@ CUDA_VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
 TORCHELASTIC_RESTART_COUNT = "TORCHELASTIC_RESTART_COUNT"
 """torchrun's attempt number of an elastic restart (each attempt gets its own rank-0 run span)."""
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
-
-
-def _clean(env: Mapping[str, str], name: str) -> str | None:
-    raw = env.get(name)
-    if raw is None:
-        return None
-    value = raw.strip().lower()
-    return value or None
-
-
-def parse_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    value = _clean(env, name)
-    if value is None:
-        return default
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    warn_once(
-        f"bool:{name}",
-        "otel-axolotl: %s=%r is not understood; accepted: 1/true/yes/on or 0/false/no/off. Using %s.",
-        name,
-        env.get(name),
-        default,
-    )
-    return default
-
-
-def parse_float(
-    env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0, maximum: float | None = None
-) -> float:
-    raw = _clean(env, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not (value >= minimum and (maximum is None or value <= maximum)):
-        upper = f" and <= {maximum}" if maximum is not None else ""
-        warn_once(
-            f"float:{name}",
-            "otel-axolotl: %s=%r is not a number >= %s%s. Using %s.",
-            name,
-            env.get(name),
-            minimum,
-            upper,
-            default,
-        )
-        return default
-    return value
-
-
-def parse_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
-    value = _clean(env, name)
-    if value is None:
-        return default
-    if value in choices:
-        return value
-    warn_once(
-        f"choice:{name}",
-        "otel-axolotl: %s=%r is not one of %s. Using %r.",
-        name,
-        env.get(name),
-        ", ".join(choices),
-        default,
-    )
-    return default
-
 
 def parse_consent(env: Mapping[str, str]) -> bool | None:
     """Read AXOLOTL_DO_NOT_TRACK / DO_NOT_TRACK: True opt-in, False opt-out, None no choice.
@@ -231,18 +179,17 @@ def parse_consent(env: Mapping[str, str]) -> bool | None:
     An unreadable value is a choice too: it means no product telemetry (fail closed), with
     one warning, and no notice wait (the user tried to decide).
     """
-    dnt = _clean(env, DO_NOT_TRACK)
-    if dnt is not None and dnt not in _TRUE | _FALSE:
+    dnt = clean(env, DO_NOT_TRACK)
+    if dnt is not None and dnt not in TRUE_WORDS | FALSE_WORDS:
         warn_once(
             "consent:DO_NOT_TRACK",
-            "otel-axolotl: DO_NOT_TRACK=%r is not understood; accepted: 1/true (opt out) or 0/false. "
-            "Product telemetry stays off.",
-            env.get(DO_NOT_TRACK),
+            "otel-axolotl: DO_NOT_TRACK is set to a value that is not understood (not shown); "
+            "accepted: 1/true (opt out) or 0/false. Product telemetry stays off.",
         )
         return False
-    if dnt in _TRUE:
+    if dnt in TRUE_WORDS:
         return False
-    value = _clean(env, AXOLOTL_DO_NOT_TRACK)
+    value = clean(env, AXOLOTL_DO_NOT_TRACK)
     if value is None:
         return None
     if value in ("0", "false"):
@@ -251,32 +198,17 @@ def parse_consent(env: Mapping[str, str]) -> bool | None:
         return False
     warn_once(
         "consent:AXOLOTL_DO_NOT_TRACK",
-        "otel-axolotl: AXOLOTL_DO_NOT_TRACK=%r is not understood; accepted: 0/false (opt in) or "
-        "1/true (opt out). Product telemetry stays off.",
-        env.get(AXOLOTL_DO_NOT_TRACK),
+        "otel-axolotl: AXOLOTL_DO_NOT_TRACK is set to a value that is not understood (not shown); "
+        "accepted: 0/false (opt in) or 1/true (opt out). Product telemetry stays off.",
     )
     return False
 
 
-def validate_url(value: str, variable: str) -> str | None:
-    """Return the URL when it is an http(s) URL with a host, else warn naming the variable."""
-    try:
-        parts = urlsplit(value.strip())
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-        if ok:
-            _ = parts.port  # raises ValueError on a malformed port
-    except ValueError:
-        ok = False
-    if not ok:
-        warn_once(
-            f"url:{variable}",
-            "otel-axolotl: %s=%r is not a valid endpoint URL; accepted: http://host:port or "
-            "https://host:port. This destination stays off.",
-            variable,
-            value,
-        )
-        return None
-    return value.strip()
+OTEL_EXPORTER_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
+OTEL_EXPORTER_OTLP_SIGNAL_HEADERS = "OTEL_EXPORTER_OTLP_{signal}_HEADERS"
+OTEL_EXPORTER_OTLP_TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT"
+OTEL_EXPORTER_OTLP_SIGNAL_TIMEOUT = "OTEL_EXPORTER_OTLP_{signal}_TIMEOUT"
+DEFAULT_OTLP_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -286,6 +218,11 @@ class OtlpSignal:
     endpoint: str
     protocol: str
     signal_specific: bool  # the per-signal variable names the full URL (no /v1/<signal> suffix)
+    headers: tuple[tuple[str, str], ...] = ()
+    """Validated here, passed to the exporter: the SDK's own parser logs a bad entry verbatim,
+    and these headers usually carry an API key."""
+    timeout: float = DEFAULT_OTLP_TIMEOUT
+    """Seconds one export may take (the Python SDK reads OTEL_EXPORTER_OTLP_TIMEOUT in seconds)."""
 
 
 def resolve_otlp(env: Mapping[str, str]) -> dict[str, OtlpSignal]:
@@ -293,22 +230,37 @@ def resolve_otlp(env: Mapping[str, str]) -> dict[str, OtlpSignal]:
     default_protocol = parse_choice(env, OTEL_EXPORTER_OTLP_PROTOCOL, OTLP_PROTOCOLS, "grpc")
     base = env.get(OTEL_EXPORTER_OTLP_ENDPOINT, "").strip()
     base_url = validate_url(base, OTEL_EXPORTER_OTLP_ENDPOINT) if base else None
+    base_headers = parse_headers(env, OTEL_EXPORTER_OTLP_HEADERS) or ()
+    base_timeout = parse_float(
+        env,
+        OTEL_EXPORTER_OTLP_TIMEOUT,
+        DEFAULT_OTLP_TIMEOUT,
+        minimum=0.01,
+        maximum=MAX_EXPORT_TIMEOUT_SECONDS,
+    )
     result: dict[str, OtlpSignal] = {}
     for signal in SIGNALS:
-        var = OTEL_EXPORTER_OTLP_SIGNAL_ENDPOINT.format(signal=signal.upper())
+        upper = signal.upper()
+        var = OTEL_EXPORTER_OTLP_SIGNAL_ENDPOINT.format(signal=upper)
         protocol = parse_choice(
-            env,
-            OTEL_EXPORTER_OTLP_SIGNAL_PROTOCOL.format(signal=signal.upper()),
-            OTLP_PROTOCOLS,
-            default_protocol,
+            env, OTEL_EXPORTER_OTLP_SIGNAL_PROTOCOL.format(signal=upper), OTLP_PROTOCOLS, default_protocol
         )
+        headers = parse_headers(env, OTEL_EXPORTER_OTLP_SIGNAL_HEADERS.format(signal=upper))
+        timeout = parse_float(
+            env,
+            OTEL_EXPORTER_OTLP_SIGNAL_TIMEOUT.format(signal=upper),
+            base_timeout,
+            minimum=0.01,
+            maximum=MAX_EXPORT_TIMEOUT_SECONDS,
+        )
+        chosen = base_headers if headers is None else headers
         specific = env.get(var, "").strip()
         if specific:
             url = validate_url(specific, var)
             if url:
-                result[signal] = OtlpSignal(url, protocol, True)
+                result[signal] = OtlpSignal(url, protocol, True, chosen, timeout)
         elif base_url:
-            result[signal] = OtlpSignal(base_url, protocol, False)
+            result[signal] = OtlpSignal(base_url, protocol, False, chosen, timeout)
     return result
 
 
@@ -378,9 +330,9 @@ class Settings:
         if run_id is not None and not _is_run_id(run_id):
             warn_once(
                 "run_id",
-                "otel-axolotl: %s=%r is not 32 hex digits (not all zero); a new run id is used.",
+                "otel-axolotl: %s is not 32 hex digits, not all zero (value not shown); a new run "
+                "id is used.",
                 OTEL_AXOLOTL_RUN_ID,
-                run_id,
             )
             run_id = None
         return cls(
@@ -394,10 +346,12 @@ class Settings:
             posthog_api_key=(env.get(OTEL_AXOLOTL_POSTHOG_API_KEY) or "").strip() or None,
             posthog_spans=parse_bool(env, OTEL_AXOLOTL_POSTHOG_SPANS, False),
             notice_seconds=parse_float(env, OTEL_AXOLOTL_NOTICE_SECONDS, DEFAULT_NOTICE_SECONDS, maximum=600),
-            progress_steps=int(
-                parse_float(env, OTEL_AXOLOTL_PROGRESS_STEPS, DEFAULT_PROGRESS_STEPS, minimum=1)
+            progress_steps=parse_int(
+                env, OTEL_AXOLOTL_PROGRESS_STEPS, DEFAULT_PROGRESS_STEPS, minimum=1, maximum=MAX_STEPS
             ),
-            progress_seconds=parse_float(env, OTEL_AXOLOTL_PROGRESS_SECONDS, DEFAULT_PROGRESS_SECONDS),
+            progress_seconds=parse_float(
+                env, OTEL_AXOLOTL_PROGRESS_SECONDS, DEFAULT_PROGRESS_SECONDS, maximum=MAX_PROGRESS_SECONDS
+            ),
             step_span_ratio=parse_float(env, OTEL_AXOLOTL_STEP_SPANS, 0.0, maximum=1.0),
             window_steps=int(parse_float(env, OTEL_AXOLOTL_WINDOW_STEPS, DEFAULT_WINDOW_STEPS, minimum=1)),
             window_seconds=parse_float(env, OTEL_AXOLOTL_WINDOW_SECONDS, DEFAULT_WINDOW_SECONDS, minimum=0.1),
@@ -417,7 +371,11 @@ class Settings:
             hardware_metrics=parse_bool(env, OTEL_AXOLOTL_HARDWARE_METRICS, True),
             auto_instrument=parse_bool(env, OTEL_AXOLOTL_AUTO_INSTRUMENT, True),
             metric_interval_millis=parse_float(
-                env, OTEL_METRIC_EXPORT_INTERVAL, DEFAULT_METRIC_INTERVAL_MILLIS, minimum=100
+                env,
+                OTEL_METRIC_EXPORT_INTERVAL,
+                DEFAULT_METRIC_INTERVAL_MILLIS,
+                minimum=100,
+                maximum=MAX_METRIC_INTERVAL_MILLIS,
             ),
             service_name=(env.get(OTEL_SERVICE_NAME) or "").strip() or "otel-axolotl",
             otlp=resolve_otlp(env),
@@ -425,7 +383,9 @@ class Settings:
             signals=parse_bool(env, OTEL_AXOLOTL_SIGNALS, True),
             spool=parse_bool(env, OTEL_AXOLOTL_SPOOL, True),
             spool_dir=spool_dir(env),
-            spool_max_bytes=int(parse_float(env, OTEL_AXOLOTL_SPOOL_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES)),
+            spool_max_bytes=parse_int(
+                env, OTEL_AXOLOTL_SPOOL_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES, maximum=MAX_SPOOL_BYTES
+            ),
             gpus=parse_choice(env, OTEL_AXOLOTL_GPUS, GPU_CHOICES, "visible"),
             cuda_visible_devices=env.get(CUDA_VISIBLE_DEVICES),
             config_file=config_file(env),

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from otel_axolotl import manager as manager_module
 from otel_axolotl.manager import TelemetryManager
 from tests.support.posthog_capture import PostHogCaptureServer, refused_url
 
@@ -101,10 +102,12 @@ def test_notice_only_when_undecided_with_a_key_on_the_main_rank(monkeypatch, cap
     monkeypatch.setenv("RANK", "1")
     started = time.monotonic()
     monkeypatch.setenv("OTEL_AXOLOTL_NOTICE_SECONDS", "30")
+    manager_module.reset_default()  # a new process start (a shut manager stays shut)
     TelemetryManager().shutdown()
     assert time.monotonic() - started < 5, "a non-main rank never waits"
     assert capsys.readouterr().err == ""
     monkeypatch.delenv("RANK")
     monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "1")
+    manager_module.reset_default()
     TelemetryManager().shutdown()
     assert capsys.readouterr().err == "", "an explicit choice silences the notice"

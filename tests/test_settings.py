@@ -196,4 +196,7 @@ def test_no_argument_manager_is_the_process_manager():
     private = TelemetryManager(show_consent_notice=False)
     assert private is not first
     first.shutdown()
-    assert TelemetryManager() is not first, "a shut-down manager is replaced, as get_instance() does"
+    # Issue 14 item 5 (the old "replaced after shutdown" was the bug): it stays shut.
+    assert TelemetryManager() is first is TelemetryManager.get_instance(), "a shut-down manager stays"
+    manager_module.reset_default()  # the test-only way to start again
+    assert TelemetryManager() is not first

@@ -56,6 +56,14 @@ CANARIES = {
 }
 
 
+def _next_start() -> TelemetryManager:
+    """The process's manager of a new process start (a shut one stays shut: issue 14 item 5)."""
+    from otel_axolotl import manager as manager_module
+
+    manager_module.reset_default()
+    return TelemetryManager()
+
+
 def _spool_root() -> Path:
     return Path(os.environ[_s.OTEL_AXOLOTL_SPOOL_DIR])
 
@@ -212,7 +220,7 @@ def test_posthog_refused_spools_scrubbed_events_and_the_next_start_delivers_them
     assert b"[REDACTED:" in raw
 
     with PostHogCaptureServer(port=_port(host)) as posthog_server:  # the same host, back
-        second = TelemetryManager()
+        second = _next_start()
         assert second._pipeline.wait_for_replay(30)
         assert posthog_server.wait_for(9, timeout=10)
         assert second.shutdown(timeout=5)
@@ -796,7 +804,7 @@ def test_a_posthog_spool_written_under_one_project_key_is_never_sent_under_anoth
     posthog_server.set_mode("ok")
 
     monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_API_KEY", "phc_project_two")
-    second = TelemetryManager()
+    second = _next_start()
     assert second._pipeline.wait_for_replay(30)
     second.shutdown(timeout=5)
     time.sleep(0.3)
@@ -810,7 +818,7 @@ def test_a_posthog_spool_written_under_one_project_key_is_never_sent_under_anoth
     assert _spool_files("posthog") == kept
 
     monkeypatch.setenv("OTEL_AXOLOTL_POSTHOG_API_KEY", "phc_project_one")
-    third = TelemetryManager()
+    third = _next_start()
     assert third._pipeline.wait_for_replay(30)
     third.shutdown(timeout=5)
     under_one = [

@@ -28,8 +28,11 @@ with contextlib.suppress(Exception):
     _chain_shadowed()
 
 try:
-    import otel_axolotl
+    from otel_axolotl.launchers import is_launcher
 
-    otel_axolotl.init()
+    if not is_launcher():  # torchrun's agent, accelerate launch: they train nothing, export nothing
+        import otel_axolotl
+
+        otel_axolotl.init()
 except Exception as _exc:  # pragma: no cover - defensive
-    sys.stderr.write(f"otel-axolotl: auto-instrumentation skipped: {_exc!r}\n")
+    sys.stderr.write(f"otel-axolotl: auto-instrumentation skipped ({type(_exc).__name__})\n")
