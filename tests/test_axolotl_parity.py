@@ -29,8 +29,8 @@ ax_manager = pytest.importorskip("axolotl.telemetry.manager")
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 STEPS_PER_EPOCH, EPOCHS = 7, 2
-EVERY_STEPS, EVERY_SECONDS = 4, 1.0
-SLOW_STEPS, SLOW_SECONDS = (6, 7, 8), 0.45
+EVERY_STEPS, EVERY_SECONDS = 4, 2.0  # margins that hold on a loaded 2-core box
+SLOW_STEPS, SLOW_SECONDS = (6, 7, 8), 0.8
 
 
 class _AxolotlSender:
