@@ -22,6 +22,20 @@ if TYPE_CHECKING:
 __all__ = ["TelemetryManager", "__version__", "get_manager", "init", "send_event", "shutdown"]
 
 
+_INIT_ARGUMENTS = (
+    "product_telemetry",
+    "posthog_api_key",
+    "library_name",
+    "library_version",
+    "settings",
+    "destinations",
+    "extra_destinations",
+    "env",
+    "show_consent_notice",
+)
+"""What init() passes to TelemetryManager (its keyword arguments); anything else is named once and ignored."""
+
+
 def init(**kwargs: Any) -> TelemetryManager:
     """Build the process's TelemetryManager once (idempotent) and instrument transformers.
 
@@ -33,6 +47,17 @@ def init(**kwargs: Any) -> TelemetryManager:
     """
     from . import manager as _manager
 
+    unknown = sorted(set(kwargs) - set(_INIT_ARGUMENTS))
+    if unknown:  # a typo or a newer caller's argument must not stop the program starting
+        from ._logging import warn_once
+
+        warn_once(
+            "init:unknown",
+            "otel-axolotl: init() ignores unknown argument(s) %s; accepted: %s.",
+            ", ".join(unknown),
+            ", ".join(_INIT_ARGUMENTS),
+        )
+        kwargs = {k: v for k, v in kwargs.items() if k in _INIT_ARGUMENTS}
     mgr = _manager.get_default(**kwargs)
     if mgr.closed:
         return mgr  # shut down: nothing to instrument again

@@ -857,3 +857,20 @@ def test_process_exit_waits_at_most_the_export_timeout_per_provider_against_a_si
     # the other; the slack covers the interpreter's teardown on a loaded machine.
     assert elapsed < exports * EXPORT_TIMEOUT_S + 1.5, f"exit took {elapsed:.2f} s after 'done'"
     assert posthog_server.wait_for(100, timeout=2)  # it did try to send them
+
+
+def test_event_uuids_cannot_be_recomputed_from_the_trace_ids_alone() -> None:
+    """Issue 13 item 5: whoever holds a span's trace and span ids (the user's own tracing
+    backend) must not be able to find its PostHog event; the uuid is keyed by the random
+    distinct_id, which only PostHog sees. Still stable for one id (PostHog deduplicates)."""
+    from opentelemetry.exporter.posthog._mapping import MappingOptions, event_uuid, span_to_event
+    from opentelemetry.trace import format_span_id, format_trace_id
+
+    [span] = make_spans(1)
+    one = span_to_event(span, MappingOptions(distinct_id="product-one"))
+    again = span_to_event(span, MappingOptions(distinct_id="product-one"))
+    other = span_to_event(span, MappingOptions(distinct_id="product-two"))
+    assert one is not None and again is not None and other is not None
+    assert one.uuid == again.uuid and one.uuid != other.uuid
+    ids = (format_trace_id(span.context.trace_id), format_span_id(span.context.span_id))
+    assert one.uuid != event_uuid("span", *ids)

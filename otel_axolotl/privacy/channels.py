@@ -138,8 +138,10 @@ def span_name(name: str, strict: bool, whitelist: Whitelist, counter: Any = None
 
 def event_name(name: str, strict: bool, whitelist: Whitelist, counter: Any = None) -> str:
     if sc.is_registered_event(name):
-        if name in sc.EVENTS or not strict:
+        if name in sc.EVENTS:
             return name
+        if not strict:  # a family's member at secrets-only: its variable part may hold a secret
+            return text(name, strict, whitelist, counter)
         fixed = error_event(name)  # a family's member: its variable part is the module and function
         if fixed != name and counter is not None:
             counter.add()

@@ -75,7 +75,11 @@ def _compile() -> re.Pattern[str] | None:
                     and value is not RegexBasedDetector
                 ):
                     denylist: Any = value.denylist  # a class attribute (a property on instances)
-                    patterns.extend(p.pattern for p in denylist if not p.flags & re.VERBOSE)
+                    # A rule needing ":" can never match a candidate (none holds one), and such
+                    # rules ("//.+/:_authToken") backtrack quadratically on long runs of "/".
+                    patterns.extend(
+                        p.pattern for p in denylist if not p.flags & re.VERBOSE and ":" not in p.pattern
+                    )
         return re.compile("|".join(f"(?:{p})" for p in dict.fromkeys(patterns)))
     except Exception as exc:  # not installed, or an incompatible release
         _logger.warning(
@@ -152,6 +156,25 @@ def _wraps_secret(token: str) -> bool:
     return scrub_text(decoded, Level.SECRETS_ONLY) != decoded
 
 
+_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){16,}")
+
+
+def _hex_wraps_secret(token: str) -> bool:
+    """A hex-encoded token whose decoded text holds a secret (``68665f...`` = ``hf_...``).
+    Random hex (run ids, hashes) decodes to bytes that are not printable text: not judged."""
+    if _HEX_RUN.fullmatch(token) is None:
+        return False
+    raw = bytes.fromhex(token)
+    if not raw.isascii():
+        return False
+    decoded = raw.decode("ascii")
+    if not decoded.isprintable():
+        return False
+    from otel_axolotl.privacy.values import Level, scrub_text
+
+    return scrub_text(decoded, Level.SECRETS_ONLY) != decoded
+
+
 @functools.lru_cache(maxsize=4096)
 def _judge(token: str) -> bool:
     rules = _rules()
@@ -159,13 +182,24 @@ def _judge(token: str) -> bool:
         return True
     if any(_high_entropy(piece) for piece in _PIECES.split(token) if len(piece) >= 20):
         return True
-    return len(token) >= 24 and _wraps_secret(token)
+    return len(token) >= 24 and (_wraps_secret(token) or _hex_wraps_secret(token))
+
+
+_WINDOW, _STEP = 512, 384
+"""A longer candidate is judged in overlapping windows: the cost stays linear in its length
+(a secret is far shorter than the overlap, so each one lies whole in some window)."""
 
 
 def is_secret_token(token: str) -> bool:
     """True if ``token`` (one candidate, no spaces) is a credential by the detector's rules, by
-    its entropy, or by what its base64 decoding holds. Cached for tokens up to 256 characters."""
-    return _judge(token) if len(token) <= 256 else _judge.__wrapped__(token)
+    its entropy, or by what its base64 or hex decoding holds. Cached for tokens up to 256
+    characters; longer ones are judged window by window."""
+    if len(token) <= 256:
+        return _judge(token)
+    if len(token) <= _WINDOW:
+        return _judge.__wrapped__(token)
+    starts = [*range(0, len(token) - _WINDOW, _STEP), len(token) - _WINDOW]  # the tail too
+    return any(_judge.__wrapped__(token[start : start + _WINDOW]) for start in starts)
 
 
 def redact_secret_tokens(text: str, counter: Any = None) -> str:

@@ -54,8 +54,13 @@ _COMPACT_SECRET_WORDS: tuple[str, ...] = (
 # Matched only as a whole part of the key (split on non-alphanumerics): as substrings these
 # would catch ``author``, ``pwdist`` and the like.
 _WHOLE_PART_SECRET_WORDS: frozenset[str] = frozenset(
-    {"auth", "oauth", "pwd", "pw", "key", "pass", "sig", "private", "sas", "otp"}
+    {"auth", "oauth", "pwd", "pw", "key", "pass", "sig", "private", "sas", "otp", "totp", "hotp"}
+    | {"bearer", "jwt", "creds", "cred", "hmac", "pword", "xsrf", "csrf", "cvv", "cvc", "ssn"}
 )
+# Secret only as the key's last part: ``pin``/``user_pin`` (not ``dataloader_pin_memory``),
+# ``pat``/``github_pat`` (a personal access token).
+_LAST_PART_SECRET_WORDS: frozenset[str] = frozenset({"pin", "pat"})
+_MORE_COMPACT_SECRET_WORDS: tuple[str, ...] = ("mnemonic", "seedphrase", "connstr", "recoverycode", "pincode")
 # A part that ends in ``key`` or ``pass`` is a credential too (``signingkey``, ``AccountKey``,
 # ``dbpass``); the list below are the words that merely end that way.
 _KEY_SUFFIXES: tuple[str, ...] = ("key", "pass")
@@ -104,7 +109,9 @@ def is_secret_key(key: str) -> bool:
     ``apikey``, ``access_key``, ``private_key``, ``authorization``, ``auth_header``,
     ``credential``, ``cookie``, ``session``, ``passcode``, ``signature``, ``connectionstring``)
     on the key with separators removed; ``auth``, ``oauth``, ``pwd``, ``pw``, ``key``, ``pass``,
-    ``sig``, ``private``, ``sas``, ``otp`` as whole parts (split on separators),
+    ``sig``, ``private``, ``sas``, ``otp``, ``totp``, ``bearer``, ``jwt``, ``cred(s)``, ``hmac``,
+    ``xsrf``/``csrf``, ``cvv``/``cvc``, ``ssn`` as whole parts (split on separators), ``pin`` and
+    ``pat`` as the last part, ``mnemonic``/``seed_phrase``/``conn_str``/``recovery_code`` anywhere,
     and any part ending in ``key`` or ``pass`` (``signing_key``, ``AccountKey``, ``DB_PASS``);
     and ``token`` except in the counting forms:
     ``*tokens*`` (``max_tokens``, ``tokens_per_second``, ``special_tokens``), ``*token_id*``,
@@ -117,12 +124,14 @@ def is_secret_key(key: str) -> bool:
         return False
     lowered = key.lower()
     compact = _NON_ALNUM.sub("", lowered)
-    if any(word in compact for word in _COMPACT_SECRET_WORDS):
+    if any(word in compact for word in _COMPACT_SECRET_WORDS + _MORE_COMPACT_SECRET_WORDS):
         return True
     if "token" in compact and _token_word_is_secret(lowered):
         return True
     parts = _NON_ALNUM.split(lowered)
     if not _WHOLE_PART_SECRET_WORDS.isdisjoint(parts):
+        return True
+    if parts and parts[-1] in _LAST_PART_SECRET_WORDS:
         return True
     return any(part.endswith(_KEY_SUFFIXES) and part not in _NOT_SECRET_PARTS for part in parts)
 

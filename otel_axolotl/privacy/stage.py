@@ -104,6 +104,8 @@ class Scrubber:
         so what is spooled for PostHog is sent later under this run's id, never another's."""
         self._resources: dict[int, tuple[Resource, Resource]] = {}
         self._privacy: dict[str, str | None] = {}  # key -> privacy class, bounded
+        if product_analytics:  # the run id is the trace id of the user's own backends: never here
+            self._privacy[sc.ATTR_RUN_ID] = "never"
         self._values: dict[tuple[str, str], tuple[str, int]] = {}  # (key, value) -> judged, bounded
         self._scopes: dict[int, tuple[Any, Any]] = {}  # id(scope) -> (scope, scrubbed), bounded
         # Rules, vocabulary and schemas load now (a destination is being built), not at the

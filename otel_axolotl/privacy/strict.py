@@ -20,7 +20,7 @@ from typing import Any
 
 from otel_axolotl.privacy.markers import MARKER, marker
 from otel_axolotl.privacy.names import code_name, exception_type, is_installed_module
-from otel_axolotl.privacy.values import Level, RedactionCounter, scrub_text
+from otel_axolotl.privacy.values import Level, RedactionCounter, normalize, scrub_text
 from otel_axolotl.privacy.vocabulary import own_names, vocabulary
 from otel_axolotl.privacy.whitelist import Whitelist
 
@@ -46,6 +46,7 @@ _HARDWARE_CODE = re.compile(r"[A-Z]{1,4}\d{1,5}[A-Za-z]{0,3}|\d{2,5}[A-Z]{0,3}")
 # ``gpu-node-17``, ``worker-3``, ``dgx-a100-02``: words and a number joined by hyphens.
 _HOST_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*-\d+")
 _MAX_NUMBER_DIGITS = 7  # longer digit runs are ids, phone numbers, account numbers
+_HOST_PORT = re.compile(r"([A-Za-z][^:]*):(\d{1,5})")
 _WORDS = re.compile(r"[A-Za-z0-9]+")
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _WS = re.compile(r"(\s+)")
@@ -59,8 +60,14 @@ def _count(counter: RedactionCounter | None, reason: str) -> str:
     return marker(reason)
 
 
-def _is_number(text: str) -> bool:
-    return _NUMBER.fullmatch(text) is not None and sum(c.isdigit() for c in text) <= 24
+def _is_number(text: str, max_integer_digits: int = _MAX_NUMBER_DIGITS) -> bool:
+    """A number written as text. In free text and untyped values its integer part has at most
+    ``_MAX_NUMBER_DIGITS`` digits (longer runs are phone, card and account numbers); under a
+    key whose kind is a number the value may be longer."""
+    if _NUMBER.fullmatch(text) is None or sum(c.isdigit() for c in text) > 24:
+        return False
+    mantissa = text.lstrip("+-").split("e", 1)[0].split("E", 1)[0]
+    return "e" in text.lower() or len(mantissa.split(".", 1)[0]) <= max_integer_digits
 
 
 def _own(word: str) -> bool:
@@ -144,8 +151,14 @@ def _token(token: str, whitelist: Whitelist, counter: RedactionCounter | None, h
         core, trailing_dot = core[:-1], "."
     if not core:
         return token
+    port = _HOST_PORT.fullmatch(core)
+    if port:  # "gpu-node-17:29500": the host is judged alone, the port is a number
+        host = _token(port.group(1), whitelist, counter, hardware)
+        return f"{head}{host}:{port.group(2)}{trailing_dot}{tail}"
     if _is_number(core) or _VERSION.fullmatch(core) or whitelist.is_whitelisted(core) or _url_piece_ok(core):
         return token
+    if _EMBEDDED_IP.search(core):  # "10-42-7-19": numbers that are words, together an address
+        return head + _classify(core, whitelist, counter) + trailing_dot + tail
     if _identifier_ok(core, hardware) or (_DOTTED.fullmatch(core) and is_installed_module(core)):
         return token  # vocabulary words, or installed code ("transformers.models.llama.LlamaConfig")
     if "=" in core:  # key=value: judge each side
@@ -176,7 +189,7 @@ def strict_text(
     text: str, whitelist: Whitelist, counter: RedactionCounter | None = None, *, hardware: bool = False
 ) -> str:
     """Free text at strict: shapes to markers, then each word not in the vocabulary replaced."""
-    shaped = scrub_text(text, Level.STRICT, counter)
+    shaped = scrub_text(text, Level.STRICT, counter)  # normalised there (values.normalize)
     return "".join(
         chunk if i % 2 else _token(chunk, whitelist, counter, hardware)
         for i, chunk in enumerate(_WS.split(shaped))
@@ -221,7 +234,7 @@ def _accepts(kind: Any, value: str, whitelist: Whitelist) -> bool:
             return any(_accepts(k, value, whitelist) for k in kind["any_of"])
         return False
     if kind in ("int", "float", "number"):
-        return _is_number(stripped) or lowered in ("nan", "inf", "-inf", "infinity")
+        return _is_number(stripped, 24) or lowered in ("nan", "inf", "-inf", "infinity")
     if kind == "bool":
         return lowered in _BOOL_STRINGS
     if kind == "option":
@@ -237,6 +250,7 @@ def _accepts(kind: Any, value: str, whitelist: Whitelist) -> bool:
 
 def strict_value(value: str, kind: Any, whitelist: Whitelist, counter: RedactionCounter | None = None) -> str:
     """A string under a key of ``kind`` (None: no kind registered) at strict."""
+    value = normalize(value)
     if kind is None or kind == "dict":
         return _generic(value, whitelist, counter)
     if isinstance(kind, dict) and "list" in kind:

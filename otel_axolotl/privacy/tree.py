@@ -112,8 +112,15 @@ class _Walker:
             return self.container(value, key, parent, depth, secret)
         if isinstance(value, (bytes, bytearray, memoryview)):
             return self.redact()
-        if isinstance(value, numbers.Number):  # Decimal, Fraction, numpy scalars
-            return self.redact("secret") if secret else value
+        if isinstance(value, numbers.Number):  # Decimal, Fraction, numpy scalars: plain numbers
+            if secret:
+                return self.redact("secret")
+            if isinstance(value, numbers.Integral):
+                number = int(value)
+                return number if _INT64_MIN <= number <= _INT64_MAX else self.redact("number")
+            if isinstance(value, numbers.Real):
+                return float(value)
+            return self.string(str(value), key, parent, secret)  # complex: as text
         try:
             text = str(value)
         except Exception:  # a broken __str__ must not break the export, nor leak

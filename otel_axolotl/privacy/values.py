@@ -511,4 +511,22 @@ def scrub_text(text: str, level: Level = Level.STRICT, counter: RedactionCounter
     """
     if not isinstance(text, str):
         return text
-    return _scrub(text, not (level is _SECRETS_ONLY or level == _SECRETS_ONLY), counter)
+    return _scrub(normalize(text), not (level is _SECRETS_ONLY or level == _SECRETS_ONLY), counter)
+
+
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
+)
+
+
+def normalize(text: str) -> str:
+    """What the rules see: without invisible characters (zero-width spaces and joiners, bidi
+    marks, soft hyphens), in NFKC form (full-width and other compatibility forms folded), so
+    that ``hf_\u200babc...`` or a full-width token cannot slip past a shape. ASCII text (almost
+    all of it) is returned at once."""
+    if text.isascii():
+        return text
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))

@@ -61,11 +61,6 @@ def _wire(manager: TelemetryManager, sinks: Sinks) -> dict[str, bytes]:
 # =============================================================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="channels.event_name returns a name of a registered family (<module>.<function>-error) "
-    "unscrubbed at secrets-only: a secret in the module part reaches the user's backend",
-)
 def test_secret_in_an_error_family_event_name_at_secrets_only(
     wired: tuple[TelemetryManager, Sinks],  # noqa: F811
 ) -> None:
@@ -107,10 +102,6 @@ def test_user_source_line_of_an_exception_group_at_secrets_only(
 
 
 @pytest.mark.parametrize("level", LEVELS)
-@pytest.mark.xfail(
-    strict=True,
-    reason="keys.is_secret_key does not know pin/cvv: the number passes as a number, at every level",
-)
 def test_a_pin_under_a_secret_named_key(level: Level, whitelist: Whitelist) -> None:
     out = scrub_tree({"db": {"pin": 482913, "cvv": 731}}, level=level, whitelist=whitelist)
     assert out["db"].get("pin") != 482913 and 482913 not in out["db"].values()
@@ -120,29 +111,15 @@ def test_a_pin_under_a_secret_named_key(level: Level, whitelist: Whitelist) -> N
 @pytest.mark.parametrize(
     "key", ["bearer", "jwt", "pat", "creds", "mnemonic", "seed_phrase", "conn_str", "hmac", "totp", "pword"]
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="keys.is_secret_key: these secret-meaning key names are not secret keys; a value without "
-    "a token shape under them reaches secrets-only",
-)
 def test_shapeless_value_under_a_secret_meaning_key_at_secrets_only(key: str, whitelist: Whitelist) -> None:
     assert PLAIN_SECRET not in _tree({key: PLAIN_SECRET}, SECRETS_ONLY, whitelist)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detector.py decodes base64 only: a hex-encoded token reaches secrets-only",
-)
 def test_hex_encoded_token_at_secrets_only(whitelist: Whitelist) -> None:
     encoded = HF.encode().hex()
     assert encoded not in _tree({"notes": encoded}, SECRETS_ONLY, whitelist)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="values/detector see the text as is: a zero-width space inside a token hides it at "
-    "secrets-only (strip Cf characters before the secret rules)",
-)
 def test_zero_width_space_inside_a_token_at_secrets_only(whitelist: Whitelist) -> None:
     split = HF[:12] + "\u200b" + HF[12:]
     assert HF[12:] not in _tree({"notes": split}, SECRETS_ONLY, whitelist)
@@ -153,11 +130,6 @@ def test_zero_width_space_inside_a_token_at_secrets_only(whitelist: Whitelist) -
 # =============================================================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="strict._token: a host name followed by :port fails _HOST_LIKE.fullmatch and then "
-    "passes word by word (gpu, node, 17, 29500)",
-)
 def test_host_name_with_a_port_in_free_text(whitelist: Whitelist) -> None:
     text = "connect() to gpu-node-17:29500 failed"  # every word of the host is in the vocabulary
     assert "gpu-node-17" not in strict_text(text, whitelist)
@@ -198,11 +170,6 @@ def test_user_module_behind_an_installed_prefix_in_error_names(
 @pytest.mark.parametrize(
     "text", ["call 4155550134 now", "card 4111111111111111", "4155550134"], ids=["text", "card", "value"]
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="strict._is_number accepts up to 24 digits and is checked before the 7-digit word rule "
-    "(README: 'a number of at most 7 digits'); phone and card numbers pass",
-)
 def test_long_digit_runs_at_strict(text: str, whitelist: Whitelist) -> None:
     digits = max(text.split(), key=len)
     assert digits not in strict_text(text, whitelist)
@@ -213,11 +180,6 @@ def test_long_digit_runs_at_strict(text: str, whitelist: Whitelist) -> None:
     ("text", "needle"),
     [("gpu\u200b-node-17", "node-17"), ("zq\u200bal\u200bic\u200be", "zq")],
     ids=["host", "name"],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="strict._token: a zero-width character splits a word into pieces that pass on their own "
-    "(host-like rule skipped, <=2-letter words pass)",
 )
 def test_zero_width_characters_at_strict(text: str, needle: str, whitelist: Whitelist) -> None:
     assert "node-17" not in _tree({"notes": "gpu-node-17"}, STRICT, whitelist)  # without: blocked
@@ -242,10 +204,6 @@ def test_fake_frozen_frame_inside_a_message_at_strict() -> None:
     assert "zq" not in sanitize_stack_trace(trace, STRICT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="strict._token: _identifier_ok (all words are numbers) runs before _EMBEDDED_IP",
-)
 def test_ip_written_with_dashes_in_free_text(whitelist: Whitelist) -> None:
     assert "10-42-7-19" not in strict_text("peer 10-42-7-19 down", whitelist)
 
@@ -255,12 +213,6 @@ def test_ip_written_with_dashes_in_free_text(whitelist: Whitelist) -> None:
 # =============================================================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DoS: detect-secrets' npm rule (\\/\\/.+\\/:_authToken) compiled into detector._rules runs "
-    "on unbounded candidates and is quadratic on runs of '/'; 20 KB (base64 of 0xff bytes) blocks "
-    "send_event for ~9 s on the training thread",
-)
 def test_a_run_of_slashes_does_not_block_the_caller(
     wired: tuple[TelemetryManager, Sinks],  # noqa: F811
 ) -> None:
@@ -281,11 +233,6 @@ def test_a_run_of_slashes_does_not_block_the_caller(
         pytest.param("numpy.float32", id="numpy-float32"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="tree._Walker.walk returns any numbers.Number as is; the OTLP encoder rejects it "
-    "('Invalid type') and the whole export batch is lost",
-)
 def test_non_builtin_numbers_in_a_body_still_encode(
     wired: tuple[TelemetryManager, Sinks],  # noqa: F811
     value: Any,
@@ -304,11 +251,6 @@ def test_non_builtin_numbers_in_a_body_still_encode(
     assert b"micro_batch_size" in raw["strict"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="init(**kwargs) passes unknown keywords to TelemetryManager: TypeError raises into the "
-    "host program (e.g. a host library written for a newer SDK)",
-)
 def test_init_with_an_unknown_keyword_does_not_raise(monkeypatch: pytest.MonkeyPatch) -> None:
     import otel_axolotl
     from otel_axolotl import manager as manager_module
@@ -321,11 +263,6 @@ def test_init_with_an_unknown_keyword_does_not_raise(monkeypatch: pytest.MonkeyP
         manager_module.reset_default()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="channels.PRODUCT_RESOURCE_KEYS / the run span keep axolotl.run.id, which equals the "
-    "OTLP trace id: with OTEL_AXOLOTL_POSTHOG_SPANS the product event links to the user's traces",
-)
 def test_product_span_events_do_not_carry_the_trace_id(
     wired: tuple[TelemetryManager, Sinks],  # noqa: F811
 ) -> None:

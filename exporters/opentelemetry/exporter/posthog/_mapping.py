@@ -175,7 +175,10 @@ def format_span_id(span_id: int | None) -> str | None:
 
 
 def event_uuid(*parts: object) -> str:
-    """A uuid5 of ``parts``: stable across retries and processes, so PostHog deduplicates."""
+    """A uuid5 of ``parts``: stable across retries and processes, so PostHog deduplicates. The
+    parts include the event's ``distinct_id``, a random id only PostHog sees: whoever holds the
+    trace and span ids (the user's own tracing backend) cannot recompute the uuid and so cannot
+    link PostHog's events to the traces."""
     return str(_uuid.uuid5(_UUID_NAMESPACE, "\x1f".join(str(p) for p in parts)))
 
 
@@ -242,10 +245,11 @@ def span_to_event(span: ReadableSpan, options: MappingOptions) -> PostHogEvent |
     properties["status"] = _STATUS_NAMES.get(status.status_code, "unset")
     if status.description:
         properties["status_message"] = status.description
+    distinct_id = _distinct_id(span.resource, options)
     return PostHogEvent(
         event=span.name,
-        distinct_id=_distinct_id(span.resource, options),
-        uuid=event_uuid("span", trace_id, span_id),
+        distinct_id=distinct_id,
+        uuid=event_uuid("span", distinct_id, trace_id, span_id),
         timestamp=datetime_from_ns(span.end_time or span.start_time),
         properties=_finish(properties),
     )
@@ -277,10 +281,11 @@ def log_to_event(record: Any, options: MappingOptions) -> PostHogEvent | None:
     if options.trace_context:
         _add_trace_context(properties, trace_id, span_id)
     timestamp_ns = log.timestamp or log.observed_timestamp
+    distinct_id = _distinct_id(resource, options)
     return PostHogEvent(
         event=str(name),
-        distinct_id=_distinct_id(resource, options),
-        uuid=event_uuid("log", trace_id, span_id, timestamp_ns, name),
+        distinct_id=distinct_id,
+        uuid=event_uuid("log", distinct_id, trace_id, span_id, timestamp_ns, name),
         timestamp=datetime_from_ns(timestamp_ns),
         properties=_finish(properties),
     )
