@@ -23,12 +23,14 @@ from otel_axolotl import loop
 from otel_axolotl import semconv as sc
 from otel_axolotl import settings as _s
 from otel_axolotl.manager import TelemetryManager
-from otel_axolotl.privacy.values import REDACTED
+from otel_axolotl.privacy.markers import marker
 from otel_axolotl.settings import Settings
 from tests.support.capture import Captured
 from tests.support.fake_nvml import FakeGpu, FakeNvml
 from tests.support.rotel import Rotel, free_port, wait_for_port
 from tests.support.scripts import TRAIN_TINY, child_env, start
+
+REDACTED = marker("text")  # a redacted-class attribute (hw.id) at strict
 
 
 def _run_loop(settings: Settings, epochs: int, steps: int, *, step_sleep: float = 0.0) -> Captured:

@@ -22,12 +22,15 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from otel_axolotl import hardware, ranks
 from otel_axolotl import semconv as sc
-from otel_axolotl.privacy.values import REDACTED, Level
+from otel_axolotl.privacy.markers import marker
+from otel_axolotl.privacy.values import Level
 from otel_axolotl.ranks import RankInfo
 from otel_axolotl.settings import Settings
 from tests.support.capture import Captured, metric_values
 from tests.support.fake_nvml import GIB, FakeGpu, FakeNvml
 from tests.support.registry_check import assert_all_registered
+
+REDACTED = marker("text")  # a redacted-class attribute (hw.id) at strict
 
 GPU_METRICS = {
     sc.METRIC_HW_GPU_UTILIZATION,
