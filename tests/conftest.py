@@ -61,3 +61,13 @@ def fresh_process_manager() -> Iterator[None]:
     module = sys.modules.get("otel_axolotl.manager")
     if module is not None:
         module.reset_default()
+    # init() patches transformers and Axolotl for the process: undo it, as shutdown() does.
+    for name, cls in (
+        ("otel_axolotl.instrumentor", "TrainerInstrumentor"),
+        ("otel_axolotl.integrations.axolotl", "AxolotlInstrumentor"),
+    ):
+        instrumentors = sys.modules.get(name)
+        if instrumentors is not None:
+            instrumentor = getattr(instrumentors, cls)()
+            if instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.uninstrument()

@@ -210,5 +210,5 @@ def test_no_canary_reaches_any_destination(
     run = [s for s in rotel_collector.recorder.received.spans if s["name"] == "axolotl.run"]
     # Issue 16: send_errors no longer ends the run (its caller may catch the error, as here);
     # the run never completed, so shutdown ends it as not completed.
-    assert run and run[0]["attributes"]["axolotl.run.status"] == "interrupted"
+    assert run and run[0]["attributes"]["axolotl.run.status"] == "failed"  # it escaped train() (issue 14)
     assert run[0]["status_code"] == 2  # STATUS_CODE_ERROR

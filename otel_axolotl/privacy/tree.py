@@ -118,8 +118,11 @@ class _Walker:
             if isinstance(value, numbers.Integral):
                 number = int(value)
                 return number if _INT64_MIN <= number <= _INT64_MAX else self.redact("number")
-            if isinstance(value, numbers.Real):
-                return float(value)
+            if not isinstance(value, numbers.Complex) or isinstance(value, numbers.Real):
+                try:  # Real, and Decimal (a Number the numeric tower does not call Real)
+                    return float(value)  # type: ignore[arg-type]
+                except (TypeError, ValueError, OverflowError):
+                    pass
             return self.string(str(value), key, parent, secret)  # complex: as text
         try:
             text = str(value)
