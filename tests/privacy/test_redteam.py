@@ -83,12 +83,6 @@ def _user_code_raising_a_group() -> None:
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="ExceptionGroup is Python 3.11+")
-@pytest.mark.xfail(
-    strict=True,
-    reason="stacktrace._FRAME_LINE only matches lines starting with 'File \"': an ExceptionGroup "
-    "traceback prefixes frames with '  |   ', so user frames keep their full path and source line "
-    "(a shapeless secret) at secrets-only",
-)
 def test_user_source_line_of_an_exception_group_at_secrets_only(
     wired: tuple[TelemetryManager, Sinks],  # noqa: F811
 ) -> None:
@@ -139,20 +133,10 @@ def test_host_name_with_a_port_in_free_text(whitelist: Whitelist) -> None:
 @pytest.mark.parametrize(
     "dotted", ["torch.zqalice_private_project", "os.ZqAliceSmith", "json.zqacme.secret_run"]
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="names.is_installed_module checks only the top-level package: any dotted name under "
-    "torch/os/json... counts as installed code in strict free text",
-)
 def test_user_name_behind_an_installed_module_prefix_in_free_text(dotted: str, whitelist: Whitelist) -> None:
     assert "zq" not in strict_text(f"failed in {dotted}", whitelist).lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="names.error_event / code_name / exception_type keep any name whose top-level package "
-    "is installed: os.<user module> reaches strict and product analytics",
-)
 def test_user_module_behind_an_installed_prefix_in_error_names(
     wired: tuple[TelemetryManager, Sinks],  # noqa: F811
 ) -> None:
@@ -187,11 +171,6 @@ def test_zero_width_characters_at_strict(text: str, needle: str, whitelist: Whit
     assert needle not in strict_text(f"saw {text}", whitelist)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stacktrace.sanitize_stack_trace: a 'File \"<frozen ...>\"' line inside the exception "
-    "message makes the next indented line a package source line (shape rules only at strict)",
-)
 def test_fake_frozen_frame_inside_a_message_at_strict() -> None:
     trace = (
         "Traceback (most recent call last):\n"

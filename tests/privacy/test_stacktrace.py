@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import traceback
 
 import pytest
@@ -229,3 +230,93 @@ def test_degenerate_input() -> None:
     assert sanitize_stack_trace('File "", line 1') == 'File "", line 1'
     assert sanitize_stack_trace('File "/", line 1') == 'File "", line 1'
     assert sanitize_stack_trace(None) is None  # type: ignore[arg-type]
+
+
+def _nested_group_trace() -> str:
+    import json
+
+    def user_step(password: str) -> None:
+        json.loads("{" + password)  # a package frame (json) under a user frame
+
+    def inner() -> None:
+        try:
+            user_step("zqPlainS3cretValue")
+        except ValueError as exc:
+            raise ExceptionGroup("inner", [exc, KeyError("k")]) from None  # noqa: F821 (3.11+)
+
+    try:
+        try:
+            inner()
+        except ExceptionGroup as group:  # noqa: F821
+            raise ExceptionGroup("outer", [group, TypeError("t")])  # noqa: B904, F821 (its context shows)
+    except BaseException as exc:
+        return "".join(traceback.format_exception(exc))
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="ExceptionGroup is Python 3.11+")
+@pytest.mark.parametrize("level", [Level.STRICT, Level.SECRETS_ONLY])
+def test_a_nested_exception_group_keeps_its_margins_and_loses_the_user(level: Level) -> None:
+    import os
+
+    trace = _nested_group_trace()
+    assert "  |   File " in trace and "    |   File " in trace and "+-+---" in trace  # really nested
+    out = sanitize_stack_trace(trace, level)
+    assert "zqPlainS3cretValue" not in out and "user_step(" not in out  # the user's source lines
+    assert os.path.dirname(__file__) not in out and "/work" not in out  # no absolute path
+    assert out.count('File "') == trace.count('File "')
+    assert out.count("\n") == trace.count("\n")
+    for line in trace.splitlines():  # every group margin and rule survives in place
+        if line.lstrip().startswith(("|", "+")):
+            margin = line[: line.index(line.lstrip()[0]) + 1]
+            assert any(o.startswith(margin) for o in out.splitlines())
+    assert 'File "decoder.py", line' in out  # the standard library's frame: its file name
+    if level == Level.STRICT:
+        assert "user_step" not in out and "test_stacktrace.py" not in out
+        assert '  |   File "[REDACTED]", line' in out
+    else:
+        assert '    |   File "test_stacktrace.py", line' in out and ", in user_step" in out
+
+
+def test_frames_written_into_a_message_are_free_text() -> None:
+    trace = (
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3.11/json/decoder.py", line 1, in decode\n'
+        "    obj, end = self.raw_decode(s, idx=_w(s, 0).end())\n"
+        "ValueError: bad row\n"
+        '  File "/home/zqalice/.venv/lib/python3.11/site-packages/torch/x.py", line 1, in zqalice_fn\n'
+        "    zqalice smith\n"
+        "\n"
+        "During handling of the above exception, another exception occurred:\n"
+        "\n"
+        "Traceback (most recent call last):\n"
+        '  File "/home/zqalice/t.py", line 9, in main\n'
+        "    zqsecret_call()\n"
+        "KeyError: 'x'\n"
+    )
+    out = sanitize_stack_trace(trace)
+    assert "zq" not in out
+    assert 'File "[REDACTED]", line 1, in [REDACTED]' in out  # the message's fake frame: free text
+    assert 'File "[REDACTED]", line 9, in [REDACTED]\n    [REDACTED]\n' in out  # after the chain: a frame
+    kept = sanitize_stack_trace(trace, Level.SECRETS_ONLY)
+    assert "zqsecret_call" not in kept and 'File "t.py", line 9, in main' in kept
+
+
+@pytest.mark.parametrize(
+    ("frozen", "package"),
+    [
+        ("<frozen runpy>", True),
+        ("<frozen importlib._bootstrap>", True),
+        ("<frozen zqalice_lab>", False),
+        ("<frozen os.zqalice>", False),
+    ],
+)
+def test_only_a_standard_library_module_is_a_frozen_package_frame(frozen: str, package: bool) -> None:
+    trace = f'  File "{frozen}", line 1, in zqalice_fn\n    zqalice_source()\n'
+    out = sanitize_stack_trace(trace)
+    assert "zqalice_fn" not in out  # a function the module does not define is not its own
+    assert (f'File "{frozen}"' in out) is package
+    if not package:
+        assert out == '  File "[REDACTED]", line 1, in [REDACTED]\n    [REDACTED]\n'
+    real = sanitize_stack_trace('  File "<frozen runpy>", line 198, in _run_module_as_main\n')
+    assert real == '  File "<frozen runpy>", line 198, in _run_module_as_main\n'
