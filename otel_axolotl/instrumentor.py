@@ -52,23 +52,24 @@ class _Patching:
 _patching = _Patching()
 
 
-def _add_callback(manager: TelemetryManager) -> Callable[..., Any]:
-    def init_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        result = wrapped(*args, **kwargs)
-        try:
-            from .callbacks import TelemetryCallback
-
-            handler = getattr(instance, "callback_handler", None)
-            present = handler is not None and any(
-                isinstance(cb, TelemetryCallback) for cb in handler.callbacks
-            )
-            if not present:
-                instance.add_callback(TelemetryCallback(manager))
-        except Exception:  # instrumentation must never break building a Trainer
-            pass
+def _init_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """After ``Trainer.__init__``: the callback of the manager instrumented NOW (read at each
+    call, not when the class was patched: a patch made for an earlier manager must not send a
+    later Trainer's run there)."""
+    result = wrapped(*args, **kwargs)
+    manager = _patching.manager
+    if manager is None or not manager.active:
         return result
+    try:
+        from .callbacks import TelemetryCallback
 
-    return init_wrapper
+        handler = getattr(instance, "callback_handler", None)
+        present = handler is not None and any(isinstance(cb, TelemetryCallback) for cb in handler.callbacks)
+        if not present:
+            instance.add_callback(TelemetryCallback(manager))
+    except Exception:  # instrumentation must never break building a Trainer
+        pass
+    return result
 
 
 def _telemetry_recorder(trainer: Any) -> Any:
@@ -117,7 +118,7 @@ def _patch(module: ModuleType) -> None:
         return
     if isinstance(module.Trainer.__dict__.get("__init__"), wrapt.ObjectProxy):
         return  # patched already
-    wrapt.wrap_function_wrapper(module, "Trainer.__init__", _add_callback(manager))
+    wrapt.wrap_function_wrapper(module, "Trainer.__init__", _init_wrapper)
     wrapt.wrap_function_wrapper(module, "Trainer.train", _train_wrapper)
 
 
