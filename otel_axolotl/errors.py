@@ -206,6 +206,9 @@ def record_error(
             )
             if failed_here:
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+        note = getattr(manager, "note_error", None)
+        if note is not None and not end_run:  # the run's end will say it failed, if nothing completes it
+            note(exc)
         manager.send_event(
             event_name,
             exception_properties(exc),

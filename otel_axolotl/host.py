@@ -127,6 +127,9 @@ class NoopRuntime:
     def spool_in_memory(self) -> None:
         return None
 
+    def note_error(self, error: BaseException) -> None:
+        return None
+
     def force_flush(self, timeout: float) -> bool:
         return True
 

@@ -293,6 +293,10 @@ class TelemetryManager:
             return True
         return self._runtime.force_flush(self.settings.shutdown_timeout if timeout is None else timeout)
 
+    def note_error(self, error: BaseException) -> None:
+        """An error was reported during the open run: if nothing completes the run, it failed."""
+        self._runtime.note_error(error)
+
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush and stop every destination within ``timeout`` seconds in total (default
         OTEL_AXOLOTL_SHUTDOWN_TIMEOUT, 2 s). Once shut, shut for good: the process's manager

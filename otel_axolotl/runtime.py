@@ -126,6 +126,7 @@ class Runtime:
         # Re-entrant: a signal handler runs on the main thread, maybe while it holds the lock.
         self.lock = threading.RLock()
         self._run_span: Span | None = None
+        self.run_error: BaseException | None = None  # reported while the run is open (note_error)
         self._recorders: weakref.WeakSet[OpenRun] = weakref.WeakSet()
         self._system_info_sent = False
         if settings.hardware_metrics:
@@ -216,6 +217,7 @@ class Runtime:
         self._record_pending_steps()
         with self.lock:
             span, self._run_span = self._run_span, None
+            self.run_error = None
         if span is None:
             return
         span.set_attribute(sc.ATTR_RUN_STATUS, status)
@@ -286,13 +288,19 @@ class Runtime:
         with self.lock:
             self._recorders.discard(recorder)
 
-    def interrupt(self, status: str = "interrupted") -> None:
+    def interrupt(self, status: str = "interrupted", error: BaseException | None = None) -> None:
         """End every open run as ``status``: each recorder's ``train-end`` event and the run span."""
         with self.lock:
             open_runs = list(self._recorders)
         for recorder in open_runs:
-            recorder.train_end(status)
-        self.end_run(status)
+            recorder.train_end(status, error) if error is not None else recorder.train_end(status)
+        self.end_run(status, error)
+
+    def note_error(self, error: BaseException) -> None:
+        """An error was reported while the run is open (``send_errors``, the excepthook): if the
+        run is still open at shutdown, it failed with this error rather than being interrupted."""
+        if self._run_span is not None:
+            self.run_error = error
 
     def handle_signal(self, signum: int, *, fatal: bool) -> None:
         """End the open run as interrupted, then flush (or, when the signal is about to end the
@@ -347,7 +355,10 @@ class Runtime:
         exit hooks. The signal handlers stay until the flush is over, so a SIGTERM during it
         spools what is in memory before the process dies. Never raises."""
         self._exiting = True
-        self.end_run("interrupted")  # a run still open at exit did not complete
+        # A run still open at exit did not complete: it failed if an error was reported while
+        # it ran (and nothing completed it since), else it was interrupted; train-end either way.
+        error = self.run_error
+        self.interrupt("failed" if error is not None else "interrupted", error)
         with contextlib.suppress(Exception):
             atexit.unregister(self._exit_hooks.shutdown)
         if self._exit_deadline is not None:  # a signal's flush already spent part of it
