@@ -53,14 +53,19 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.
     monkeypatch.setenv("OTEL_AXOLOTL_NOTICE_SECONDS", "0")
 
 
+def _forget_the_process_manager() -> None:
+    module = sys.modules.get("otel_axolotl.manager")
+    if module is not None:
+        module.reset_default()
+
+
 @pytest.fixture(autouse=True)
 def fresh_process_manager() -> Iterator[None]:
     """``TelemetryManager()`` is the process's manager (as in Axolotl): every test starts and
     ends without one, so one test's manager and environment never leak into the next."""
+    _forget_the_process_manager()  # also before: a monkeypatch undone after us may bring one back
     yield
-    module = sys.modules.get("otel_axolotl.manager")
-    if module is not None:
-        module.reset_default()
+    _forget_the_process_manager()
     # init() patches transformers and Axolotl for the process: undo it, as shutdown() does.
     for name, cls in (
         ("otel_axolotl.instrumentor", "TrainerInstrumentor"),

@@ -165,9 +165,7 @@ def test_no_canary_reaches_any_destination(
         )
         trainer.train()
 
-    import otel_axolotl.manager as manager_module
-
-    monkeypatch.setattr(manager_module, "_default", manager)  # send_errors reports through it
+    # send_errors reports through the process's manager: TelemetryManager() above is that one
     manager.send_event("config-loaded", poisoned_config())
     with pytest.raises(RuntimeError):
         train()
