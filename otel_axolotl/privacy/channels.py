@@ -25,6 +25,7 @@ import functools
 from typing import Any
 
 from .. import semconv as sc
+from ..resource import SDK_RESOURCE_KEYS
 from .markers import marker
 from .names import error_event, is_installed_module
 from .schema import kind_of
@@ -47,26 +48,7 @@ __all__ = [
 PRODUCT_ID_ATTRIBUTE = "posthog.distinct_id"
 """Where the product scrubber puts the run's random product id (the PostHog exporter's
 ``DISTINCT_ID_ATTRIBUTE``: replayed data keeps the id it was recorded under)."""
-PRODUCT_RESOURCE_KEYS: frozenset[str] = frozenset(
-    {
-        sc.ATTR_SERVICE_VERSION,
-        sc.ATTR_SERVICE_INSTANCE_ID,
-        sc.ATTR_TELEMETRY_SDK_NAME,
-        sc.ATTR_TELEMETRY_SDK_LANGUAGE,
-        sc.ATTR_TELEMETRY_SDK_VERSION,
-        sc.ATTR_TELEMETRY_DISTRO_NAME,
-        sc.ATTR_TELEMETRY_DISTRO_VERSION,
-        sc.ATTR_RANK,
-        sc.ATTR_LOCAL_RANK,
-        sc.ATTR_WORLD_SIZE,
-        sc.ATTR_PROCESS_RUNTIME_NAME,
-        sc.ATTR_PROCESS_RUNTIME_VERSION,
-        sc.ATTR_OS_TYPE,
-        sc.ATTR_HOST_ARCH,
-        sc.ATTR_LIBRARY_NAME,
-        sc.ATTR_LIBRARY_VERSION,
-    }
-)
+PRODUCT_RESOURCE_KEYS: frozenset[str] = SDK_RESOURCE_KEYS - {sc.ATTR_RUN_ID}
 """The resource facts the SDK computes itself; the only ones product analytics receives.
 ``service.name`` is not among them: the user may set it (``OTEL_SERVICE_NAME``); nor is the run
 id, the trace id of the user's own backends (the product id replaces it: ``PRODUCT_ID_ATTRIBUTE``)."""
