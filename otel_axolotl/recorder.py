@@ -3,9 +3,10 @@
 The transformers callback, the Lightning callback and the plain-loop API are thin adapters
 over one ``RunRecorder``, so all three emit the same span tree, metric names and events.
 Every public method is guarded: a telemetry bug is logged once and never reaches training.
-Per-step work is one clock read each side of the step, an increment and an append (the
-metric reader's thread does the rest, see ``instruments``); network I/O happens on exporter
-threads only. Every span carries ``axolotl.rank``. An open run is known to the manager, so a
+Per-step work is one clock read each side of the step and an append (the metric reader's
+thread does the rest, see ``instruments``); most steps are "quiet" (``quiet_steps``): nothing
+can be due at them, so an adapter only appends their duration. Network I/O happens on
+exporter threads only. Every span carries ``axolotl.rank``. An open run is known to the manager, so a
 signal (``manager.interrupt()``) ends it with ``train-end`` as ``interrupted``.
 """
 
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import semconv as sc
 from . import settings as _s
 from .instruments import RUN_SUMMARY_MARKER, STEP_BATCH, run_summary_attributes
+from .progress import LAST_METRIC_KEYS, ProgressRule
 from .runtime_metrics import RuntimeMetrics, RuntimeMetricsTracker
 from .windows import WindowSpans
 
@@ -31,18 +33,6 @@ if TYPE_CHECKING:
 _logger = logging.getLogger("otel_axolotl")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# Keys of a trainer's log dict that Axolotl's progress and end events carry (only once logged).
-LAST_METRIC_KEYS = (
-    "loss",
-    "ppl",
-    "learning_rate",
-    "grad_norm",
-    "tokens/total",
-    "tokens/trainable",
-    "tokens/train_per_sec_per_gpu",
-)
-
 
 def hook_failed(name: str, exc: Exception) -> None:
     """A telemetry hook failed: say so once per hook, never raise. The hot-path hooks call
@@ -71,27 +61,30 @@ class RunRecorder:
 
     def __init__(self, manager: TelemetryHost, trainer: str) -> None:
         settings = manager.settings
-        # What the hot path (step_end, log) touches is assigned first: an instance's values
-        # are stored in insertion order, so these share one or two cache lines, and right
-        # after a training step every cache line is a miss.
-        self._pending_steps: Any = None  # the instruments' step buffer, appended to directly
+        # What the hot path (step_end, log, TelemetryCallback.on_step_end) touches is assigned
+        # first: an instance's values are stored in insertion order, so these share one or two
+        # cache lines, and right after a training step every cache line is a miss.
+        self.quiet_steps = 0
+        """How many of the next steps need nothing but their duration appended to
+        ``step_durations``: no window, progress event or step span can be due at them. An
+        adapter that counts them down itself skips ``step_end`` for those (the transformers
+        callback does); ``global_step`` counts them."""
+        self.step_durations: Any = None  # the instruments' step buffer, appended to directly
         self._step_started: float | None = None
-        self.global_step = 0
-        self._last_hook = perf_counter()  # when the previous hook ran (spans without a start)
-        self._untracked_steps = 0  # steps not yet handed to the tracker (see _sync_tracker)
+        self.last_hook = perf_counter()
+        """When the previous hook ran (``perf_counter``): where spans without a start begin."""
+        self._step = 0  # the step when quiet_steps was last set (see global_step)
+        self._quiet_armed = 0  # ... and the quiet steps it was set to
         self._step_span: Any = None
-        # The next step at which _maybe_report_progress can have something to do (a cheap
-        # test per step); see _next_progress_candidate.
-        self._progress_step_due = 1
         self._window_due = 1 << 62  # the next step at which the open window is checked (windows.py)
         self._window_losses: list[tuple[int, Any]] = []  # (step, loss) logged, for the windows
         self._pending_logs: Any = None  # the instruments' log buffer, likewise
         self._logged: dict[str, Any] = {}  # every numeric key this run logged -> latest value
         self._logged_at: dict[str, int] = {}  # ... and the step it was logged at
+        self._progress = ProgressRule(settings.progress_steps, settings.progress_seconds)
+        self._tracked_step = 0  # the last step handed to the tracker (see _sync_tracker)
         self.manager = manager
         self.trainer = trainer
-        self.progress_steps = settings.progress_steps
-        self.progress_seconds = settings.progress_seconds
         self.step_span_ratio = settings.step_span_ratio
         self.tracker = RuntimeMetricsTracker()
         self.current_epoch = -1
@@ -104,15 +97,60 @@ class RunRecorder:
         self.run_summary: dict[str, float] = {}  # the trainer's closing log, as run span attributes
         self._instruments: Any = None  # resolved once: the hot path skips the manager
         self._epoch_span: Any = None
-        self.start_step = 0
-        self.start_time = time.time()
-        self.last_report_time = self.start_time
-        self.last_report_step = 0
         self._started = False
         self._ended = False
         self._rank_attrs: dict[str, Any] = {sc.ATTR_RANK: manager.rank.rank}
         self._windows = WindowSpans(manager, self._rank_attrs, settings.window_steps, settings.window_seconds)
         self._windows.losses = self._window_losses
+
+    # -- the step counter, and the quiet steps ahead ---------------------------------------------
+    @property
+    def global_step(self) -> int:
+        """Optimizer steps so far, quiet ones included."""
+        return self._step + self._quiet_armed - self.quiet_steps
+
+    @global_step.setter
+    def global_step(self, step: int) -> None:
+        self._step = step
+        self._quiet_armed = self.quiet_steps
+
+    def _rearm(self) -> None:
+        """Count the quiet steps ahead again, after anything that moved what can be due."""
+        step = self._step = self.global_step
+        quiet = 0
+        if self.step_durations is not None and self._step_span is None and not self.step_span_ratio:
+            quiet = max(0, min(self._window_due, self._progress.due) - step - 1)
+        self.quiet_steps = self._quiet_armed = quiet
+
+    # -- Axolotl's progress settings and state (its callback's attributes read these) -------------
+    @property
+    def progress_steps(self) -> int:
+        return self._progress.every
+
+    @progress_steps.setter
+    def progress_steps(self, steps: int) -> None:
+        self._progress.set_every(steps, self.global_step)
+        self._rearm()
+
+    @property
+    def progress_seconds(self) -> float:
+        return self._progress.seconds
+
+    @property
+    def start_step(self) -> int:
+        return self._progress.start_step
+
+    @property
+    def start_time(self) -> float:
+        return self._progress.start_time
+
+    @property
+    def last_report_step(self) -> int:
+        return self._progress.last_step
+
+    @property
+    def last_report_time(self) -> float:
+        return self._progress.last_time
 
     @property
     def active(self) -> bool:
@@ -132,9 +170,8 @@ class RunRecorder:
             return
         self._started = True
         self.manager.track_run(self)
-        self.start_step = self.global_step = self.last_report_step = start_step
-        self._progress_step_due = start_step + 1
-        self.start_time = self.last_report_time = time.time()
+        self.global_step = self._tracked_step = start_step
+        self._progress.start(start_step)
         self.tracker.metrics = RuntimeMetrics(start_time=self.start_time)
         attrs = {sc.ATTR_TRAINER: self.trainer, **(attributes or {})}
         self.manager.start_run(attrs)
@@ -146,7 +183,7 @@ class RunRecorder:
             k: v for k, v in attrs.items() if k in (sc.ATTR_TRAIN_MAX_STEPS, sc.ATTR_TRAIN_NUM_EPOCHS)
         }
         self.manager.send_event(sc.EVENT_TRAIN_START, {}, start_attrs)
-        self._open_window(self._run_context())  # until the first epoch begins
+        self._open_window(self._run_context())  # until the first epoch begins (and _rearm)
 
     @guarded
     def train_end(self, status: str = "completed", error: BaseException | None = None) -> None:
@@ -161,7 +198,8 @@ class RunRecorder:
         self._close_window()
         self.refresh_last_metrics()
         self._sync_tracker()
-        self._instruments = self._pending_steps = self._pending_logs = None  # nothing after the end
+        self._instruments = self.step_durations = self._pending_logs = None  # nothing after the end
+        self._rearm()
         self.tracker.update_memory_metrics()
         summary = {
             **self.tracker.metrics.to_dict(),
@@ -215,14 +253,12 @@ class RunRecorder:
     def _open_window(self, parent_context: Any) -> None:
         self._windows.open(parent_context, self.global_step)
         self._window_due = self._windows.next_check
+        self._rearm()
 
     def _close_window(self) -> None:
         self._windows.close(self.global_step)
         self._window_due = self._windows.next_check
-
-    def _window_check(self, step: int) -> None:
-        self._windows.check(step)
-        self._window_due = self._windows.next_check
+        self._rearm()
 
     def _end_epoch_span(self) -> None:
         self._close_window()  # a window never outlives its epoch
@@ -236,18 +272,19 @@ class RunRecorder:
         if self._ended or not self.active:
             return None
         instruments = self._instruments = self.manager.instruments
-        self._pending_steps = instruments.pending_steps
+        self.step_durations = instruments.pending_steps
         self._pending_logs = instruments.pending_logs
+        self._rearm()
         return instruments
 
     def _sync_tracker(self) -> None:
         """Hand the steps since the last sync to Axolotl's ``RuntimeMetricsTracker``, as if
         it had been told at each step. Done before anything reads it (progress and end
         events), not on the hot path: calling it every step cost about 1.5 us."""
-        untracked, self._untracked_steps = self._untracked_steps, 0
         update, last = self.tracker.update_step, self.global_step
-        for step in range(last - untracked + 1, last + 1):
+        for step in range(self._tracked_step + 1, last + 1):
             update(step)
+        self._tracked_step = last
 
     def step_begin(self) -> None:
         """Hot path: one clock read, plus a span only when sampling asks for one. Nothing here
@@ -277,36 +314,39 @@ class RunRecorder:
             span.end()
 
     def step_end(
-        self, global_step: int | None = None, progress: float | None = None, started: float | None = None
+        self,
+        global_step: int | None = None,
+        progress: float | None = None,
+        started: float | None = None,
+        now: float | None = None,
     ) -> None:
-        """Hot path: a clock read, the step's duration appended to the instruments' buffer (the
-        reader thread counts and records it), the progress event only when one can be due.
+        """A step ended: its duration appended to the instruments' buffer (the reader thread
+        counts and records it); the window, progress event and step span when one is due.
         ``started`` is the step's ``perf_counter()`` start for callers that keep it themselves
-        (default: ``step_begin``'s). Guarded inline (see hook_failed).
-
-        Every object touched here costs: right after a training step the caches are cold,
-        and each one is a few hundred nanoseconds."""
+        (default: ``step_begin``'s), ``now`` its end. Guarded inline (see hook_failed)."""
         try:
-            now = perf_counter()
-            pending = self._pending_steps
+            if now is None:
+                now = perf_counter()
+            pending = self.step_durations
             if pending is None:
                 if self._resolve_instruments() is None:
                     return
-                pending = self._pending_steps
+                pending = self.step_durations
             if started is None:
                 started = self._step_started
             self._step_started = None
             pending.append(-1.0 if started is None else now - started)
             step = self.global_step + 1 if global_step is None else global_step
             self.global_step = step
-            self._last_hook = now
-            self._untracked_steps += 1
+            self.last_hook = now
             if self._step_span is not None:
                 self._end_step_span()
             if step >= self._window_due:
-                self._window_check(step)
-            if step >= self._progress_step_due:
+                self._windows.check(step)
+                self._window_due = self._windows.next_check
+            if step >= self._progress.due:
                 self._progress_due(step, progress)
+            self._rearm()
         except Exception as exc:
             hook_failed("RunRecorder.step_end", exc)
 
@@ -320,45 +360,18 @@ class RunRecorder:
             if len(instruments.pending_logs) >= STEP_BATCH:
                 instruments.fold_logs()
         self._sync_tracker()
-        self._maybe_report_progress(progress)
-        # The next candidate of _maybe_report_progress's rule: progress_steps after the last
-        # report, or the next multiple of progress_steps (where time may make it report).
-        every = max(1, self.progress_steps)
-        self._progress_step_due = min(self.last_report_step + every, (step // every + 1) * every)
-
-    def _maybe_report_progress(self, progress: float | None) -> None:
-        """Axolotl's rule (0.21.0 ``TelemetryCallback.on_step_end``): the first step of the run;
-        then a step ``progress_steps`` after the last report; and, at a step that is a multiple
-        of ``progress_steps``, earlier when ``progress_seconds`` have passed since the last one.
-        Steps in between cost two comparisons: the clock is read only at those candidates.
-        (``step_end`` calls this only from the next candidate on: keep ``_progress_due`` in
-        step with this rule.)"""
-        step = self.global_step
-        steps = step - self.last_report_step
-        first = step == self.start_step + 1
-        if not (first or steps >= self.progress_steps or step % self.progress_steps == 0):
-            return
-        now = time.time()
-        elapsed = now - self.last_report_time
-        if not (first or steps >= self.progress_steps or elapsed >= self.progress_seconds):
-            return
-        self.tracker.update_memory_metrics()
-        self.refresh_last_metrics()
-        properties = {
-            **self.last_metrics,
-            "metric_steps": dict(self.metric_steps),
-            "start_step": self.start_step,
-            "step": step,
-            "epoch": self.current_epoch,
-            "progress": progress,
-            "steps_per_second": steps / elapsed if steps > 0 and elapsed > 0 else 0,
-            "elapsed_time": now - self.start_time,
-            "time_since_last_report": elapsed,
-            "memory": self.tracker.get_memory_metrics(),
-        }
-        self.manager.send_event(sc.EVENT_TRAIN_PROGRESS, properties, {sc.ATTR_STEP: step})
-        self.last_report_time = now
-        self.last_report_step = step
+        rule = self._progress
+        now = rule.fires(step)
+        if now is not None:
+            self.tracker.update_memory_metrics()
+            self.refresh_last_metrics()
+            memory = self.tracker.get_memory_metrics()
+            properties = rule.properties(
+                step, now, self.last_metrics, self.metric_steps, self.current_epoch, progress, memory
+            )
+            self.manager.send_event(sc.EVENT_TRAIN_PROGRESS, properties, {sc.ATTR_STEP: step})
+            rule.reported(step, now)
+        rule.advance(step)
 
     def refresh_last_metrics(self) -> None:
         """Bring ``last_metrics`` and ``metric_steps`` up to date with the logs handed over
@@ -374,7 +387,7 @@ class RunRecorder:
 
     def _last_hook_ns(self) -> int:
         """Wall-clock time of the previous hook (kept as a perf_counter reading: cheaper)."""
-        return time.time_ns() - int((perf_counter() - self._last_hook) * 1e9)
+        return time.time_ns() - int((perf_counter() - self.last_hook) * 1e9)
 
     # -- logs, evaluation, checkpoints ------------------------------------------------------------
     def log(self, logs: Mapping[str, Any]) -> None:
@@ -396,7 +409,7 @@ class RunRecorder:
                 loss = logs.get("loss")
                 if loss is not None:
                     self._window_losses.append((self.global_step, loss))
-            self._last_hook = perf_counter()
+            self.last_hook = perf_counter()
         except Exception as exc:
             hook_failed("RunRecorder.log", exc)
 
@@ -433,7 +446,7 @@ class RunRecorder:
         }
         instruments = self._instruments or self.manager.instruments
         instruments.record_logs(results, self._logged, self._logged_at, self.global_step)
-        self._last_hook = perf_counter()
+        self.last_hook = perf_counter()
 
     @guarded
     def checkpoint_saved(self, step: int | None = None, started_ns: int | None = None) -> None:
@@ -451,4 +464,4 @@ class RunRecorder:
             start_time=started_ns if started_ns is not None else self._last_hook_ns(),
         )
         span.end(end_time=end)
-        self._last_hook = perf_counter()
+        self.last_hook = perf_counter()
