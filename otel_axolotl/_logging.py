@@ -19,6 +19,9 @@ from collections.abc import Callable
 
 _logger = logging.getLogger("otel_axolotl")
 
+POSTHOG_LOGGER = "posthog"
+"""The posthog package's own logger (its request module), quieted like OpenTelemetry's."""
+
 _warned: set[str] = set()
 """Keys already said in this process (tests clear it to see a message again)."""
 _warned_lock = threading.Lock()

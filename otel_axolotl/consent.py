@@ -180,3 +180,24 @@ def show_notice(seconds: float, *, telemetry_on: bool = False) -> None:
     sys.stderr.flush()
     if seconds > 0:
         time.sleep(seconds)
+
+
+def settle(
+    settings: _s.Settings,
+    *,
+    code_choice: bool | None,
+    api_key: str | None,
+    env: Mapping[str, str] | None,
+    show_consent_notice: bool = True,
+) -> ConsentDecision:
+    """This process's decision, with what it entails: the recorded choice read (only when no
+    variable decided and there is a key to send with), a withdrawal honoured (the unsent
+    PostHog spool deleted), the notice shown when nobody chose (``plan.needs_notice``)."""
+    from .plan import needs_notice
+
+    recorded = read_recorded_choice(settings.config_file) if settings.consent is None and api_key else None
+    decision = decide(settings, code_choice=code_choice, recorded=recorded, env=env)
+    honour_withdrawal(decision, settings=settings)
+    if show_consent_notice and needs_notice(settings, decision, api_key) and not notice_shown(env):
+        show_notice(settings.notice_seconds, telemetry_on=decision.product_telemetry)
+    return decision

@@ -8,13 +8,15 @@ used: grpc alone costs ~200 ms, posthog ~190 ms.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from . import settings as _s
+from ._logging import POSTHOG_LOGGER
 from .privacy.values import Level
 
 if TYPE_CHECKING:
@@ -22,8 +24,10 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
     from opentelemetry.sdk.trace.export import SpanExporter
 
-    from .plan import PlannedDestination
+    from .plan import Plan, PlannedDestination
     from .privacy.stage import Scrubber
+
+_logger = logging.getLogger("otel_axolotl")
 
 
 @dataclass
@@ -293,3 +297,43 @@ def prometheus(settings: _s.Settings, level: Level) -> Destination | None:
         )
         return None
     return Destination("prometheus", level, metric_reader=endpoint.reader)
+
+
+def build(
+    plan: Plan,
+    *,
+    debug_mode: bool = False,
+    given: Sequence[Destination] | None = None,
+    extra: Sequence[Destination] = (),
+) -> list[Destination]:
+    """The planned destinations, built; ``given`` replaces them (tests, embedders), ``extra``
+    is added. In debug mode each prints what it would send instead. A destination whose
+    exporter cannot be built is left out, said once: it must not stop training or the others."""
+    if given is not None:
+        return [*given, *extra]
+    if debug_mode:
+        return [debug(p) for p in plan.destinations] + list(extra)
+    built = []
+    for planned in plan.destinations:
+        try:
+            destination = planned.build()
+        except Exception as exc:
+            # The type only: an exporter's message may quote a variable's value (a header).
+            _s.warn_once(
+                f"build:{planned.name}",
+                "otel-axolotl: the %s destination is off: its exporter could not be built (%s; "
+                "check the OTEL_EXPORTER_* variables).",
+                planned.name,
+                type(exc).__name__,
+            )
+            _logger.debug("otel-axolotl: building %s failed", planned.name, exc_info=True)
+            continue
+        if destination is not None:
+            built.append(destination)
+    if any(d.product_analytics for d in built):
+        from ._logging import quiet_repeats
+
+        # The posthog package's own logger (its request module): one line per kind, not
+        # one per failed batch with a dead host.
+        quiet_repeats((POSTHOG_LOGGER,), first=True)
+    return built + list(extra)

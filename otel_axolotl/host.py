@@ -130,6 +130,9 @@ class NoopRuntime:
     def note_error(self, error: BaseException) -> None:
         return None
 
+    def withdraw_product(self) -> None:
+        return None
+
     def force_flush(self, timeout: float) -> bool:
         return True
 

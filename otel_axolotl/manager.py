@@ -28,15 +28,8 @@ from typing import TYPE_CHECKING, Any
 from . import coerce, ranks
 from . import plan as _plan
 from . import settings as _s
-from .consent import (
-    ConsentDecision,
-    decide,
-    discard_product_spool,
-    honour_withdrawal,
-    notice_shown,
-    read_recorded_choice,
-    show_notice,
-)
+from ._logging import POSTHOG_LOGGER as POSTHOG_LOGGER  # where tests look for it
+from .consent import ConsentDecision, discard_product_spool, settle
 from .forksafe import after_fork_in_child
 from .host import NOOP, NoopRuntime, OpenRun
 
@@ -51,7 +44,6 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger("otel_axolotl")
 
-POSTHOG_LOGGER = "posthog"
 _default: TelemetryManager | None = None
 _default_lock = threading.Lock()
 
@@ -110,16 +102,10 @@ class TelemetryManager:
         self._runtime: Runtime | NoopRuntime = NOOP
 
         api_key = posthog_api_key or s.posthog_api_key
-        needs_file = s.consent is None  # the recorded choice is the user's: it beats the code's
-        self.consent: ConsentDecision = decide(
-            s,
-            code_choice=product_telemetry,
-            recorded=read_recorded_choice(s.config_file) if needs_file and api_key else None,
-            env=os.environ if env is None else env,
+        notice = show_consent_notice
+        self.consent: ConsentDecision = settle(
+            s, code_choice=product_telemetry, api_key=api_key, env=env, show_consent_notice=notice
         )
-        honour_withdrawal(self.consent, settings=s)  # consent withdrawn: drop the unsent PostHog spool
-        if show_consent_notice and _plan.needs_notice(s, self.consent, api_key) and not notice_shown(env):
-            show_notice(s.notice_seconds, telemetry_on=self.consent.product_telemetry)
         self.plan = _plan.plan(s, self.consent, api_key=api_key)
         if self.consent.product_telemetry and self.plan.skipped.get("posthog") == _plan.NO_KEY:
             _s.warn_once(
@@ -129,54 +115,22 @@ class TelemetryManager:
                 _s.OTEL_AXOLOTL_POSTHOG_API_KEY,
             )
         self.product_telemetry = self.plan.product_telemetry
-        built = [] if s.sdk_disabled else self._build(destinations, extra_destinations)
-        if built:
+        wanted = destinations is not None or extra_destinations or self.plan.destinations
+        if wanted and not s.sdk_disabled:  # else nothing is imported: the disabled path stays cheap
+            from .destinations import build
             from .resource import resource_attributes
             from .runtime import Runtime
 
-            self._runtime = Runtime(
-                s,
-                built,
-                run_id=self.run_id,
-                resource=resource_attributes(s, self.run_id, library_name, library_version),
-                exit_hooks=self,
-            )
-        after_fork_in_child(self._after_fork_in_child)
-
-    def _build(
-        self, destinations: Sequence[Destination] | None, extra: Sequence[Destination]
-    ) -> list[Destination]:
-        """The planned destinations, built (tests and embedders may replace them)."""
-        if destinations is not None:
-            return [*destinations, *extra]
-        if self.settings.debug:
-            from .destinations import debug
-
-            return [debug(p) for p in self.plan.destinations] + list(extra)
-        built = []
-        for planned in self.plan.destinations:
-            try:
-                destination = planned.build()
-            except Exception as exc:  # a broken destination must not stop training or the others
-                # The type only: an exporter's message may quote a variable's value (a header).
-                _s.warn_once(
-                    f"build:{planned.name}",
-                    "otel-axolotl: the %s destination is off: its exporter could not be built (%s; "
-                    "check the OTEL_EXPORTER_* variables).",
-                    planned.name,
-                    type(exc).__name__,
+            built = build(self.plan, debug_mode=s.debug, given=destinations, extra=extra_destinations)
+            if built:
+                self._runtime = Runtime(
+                    s,
+                    built,
+                    run_id=self.run_id,
+                    resource=resource_attributes(s, self.run_id, library_name, library_version),
+                    exit_hooks=self,
                 )
-                _logger.debug("otel-axolotl: building %s failed", planned.name, exc_info=True)
-                continue
-            if destination is not None:
-                built.append(destination)
-        if any(d.product_analytics for d in built):
-            from ._logging import quiet_repeats
-
-            # The posthog package's own logger (its request module): one line per kind, not
-            # one per failed batch with a dead host.
-            quiet_repeats((POSTHOG_LOGGER,), first=True)
-        return built + list(extra)
+        after_fork_in_child(self._after_fork_in_child)
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -333,11 +287,7 @@ class TelemetryManager:
         was_on = self.product_telemetry
         self.product_telemetry = False
         self.consent = ConsentDecision(False, self.consent.explicit, self.consent.source)
-        pipeline = self._pipeline
-        if pipeline is not None:
-            for delivery in list(pipeline.deliveries):
-                if delivery.destination == "posthog":
-                    delivery.withdraw()
+        self._runtime.withdraw_product()
         discard_product_spool(settings=self.settings)
         if was_on:
             _s.warn_once(

@@ -34,6 +34,7 @@ _logger = logging.getLogger("otel_axolotl")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
 def hook_failed(name: str, exc: Exception) -> None:
     """A telemetry hook failed: say so once per hook, never raise. The hot-path hooks call
     this from their own ``try`` (free in Python 3.11 until something raises) instead of

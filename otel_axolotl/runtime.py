@@ -302,6 +302,13 @@ class Runtime:
         if self._run_span is not None:
             self.run_error = error
 
+    def withdraw_product(self) -> None:
+        """Product telemetry withdrawn while running: PostHog deliveries closed, their queue
+        dropped (observability destinations carry on)."""
+        for delivery in list(self.pipeline.deliveries):
+            if delivery.destination == "posthog":
+                delivery.withdraw()
+
     def handle_signal(self, signum: int, *, fatal: bool) -> None:
         """End the open run as interrupted, then flush (or, when the signal is about to end the
         process, shut down), all within OTEL_AXOLOTL_SHUTDOWN_TIMEOUT. A signal is a request to
