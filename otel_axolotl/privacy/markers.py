@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 
-__all__ = ["MARKER", "REASONS", "RedactionCounter", "is_marker", "marker", "redacted"]
+__all__ = ["MARKER", "REASONS", "RedactionCounter", "Tally", "is_marker", "marker", "redacted"]
 
 REASONS: frozenset[str] = frozenset(
     {
@@ -70,6 +70,18 @@ class RedactionCounter:
 
     def __repr__(self) -> str:
         return f"RedactionCounter(count={self._count})"
+
+
+class Tally:
+    """A per-item redaction count: one item is scrubbed on one thread, so no lock is needed."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, n: int = 1) -> None:
+        self.count += n
 
 
 def redacted(counter: RedactionCounter | None, reason: str = "secret") -> str:
