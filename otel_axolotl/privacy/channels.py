@@ -22,11 +22,12 @@ All functions are pure and cached per distinct short input (names repeat all the
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from .. import semconv as sc
 from ..resource import SDK_RESOURCE_KEYS
-from .markers import marker
+from .markers import Tally, marker
 from .names import error_event, is_installed_module
 from .schema import kind_of
 from .strict import strict_text, strict_value
@@ -42,6 +43,7 @@ __all__ = [
     "scope_name",
     "span_name",
     "text",
+    "user_resource_value",
     "value",
 ]
 
@@ -59,7 +61,7 @@ _CACHED = 256
 
 @functools.lru_cache(maxsize=8192)
 def _text_cached(value: str, strict: bool, whitelist: Whitelist) -> tuple[str, int]:
-    counter = _Tally()
+    counter = Tally()
     clean = (
         strict_text(value, whitelist, counter)  # type: ignore[arg-type]
         if strict
@@ -70,22 +72,12 @@ def _text_cached(value: str, strict: bool, whitelist: Whitelist) -> tuple[str, i
 
 @functools.lru_cache(maxsize=8192)
 def _value_cached(key: str, value: str, strict: bool, whitelist: Whitelist) -> tuple[str, int]:
-    counter = _Tally()
+    counter = Tally()
     if strict:
         clean = strict_value(value, kind_of(key), whitelist, counter)  # type: ignore[arg-type]
     else:
         clean = scrub_text(value, Level.SECRETS_ONLY, counter)  # type: ignore[arg-type]
     return clean, counter.count
-
-
-class _Tally:
-    __slots__ = ("count",)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def add(self, n: int = 1) -> None:
-        self.count += n
 
 
 def _counted(result: tuple[str, int], counter: Any) -> str:
@@ -154,6 +146,16 @@ def metric_unit(unit: str, strict: bool, whitelist: Whitelist, counter: Any = No
             counter.add()
         return marker("text")
     return text(unit, strict, whitelist, counter)
+
+
+def user_resource_value(value: Any, counter: Any = None) -> Any:
+    """A resource value the user configured for their own backend: only secrets removed
+    (strings, and strings in lists), at any level; product analytics never receives it."""
+    if isinstance(value, str):
+        return scrub_text(value, Level.SECRETS_ONLY, counter)
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        return [user_resource_value(item, counter) for item in value]
+    return value
 
 
 @functools.lru_cache(maxsize=256)

@@ -38,7 +38,7 @@ CANDIDATE = re.compile(r"[A-Za-z0-9_\-+/.]{16,}={0,2}")
 
 # detect-secrets plugins whose rules are token shapes. Left out: keyword, cloudant, IBM and
 # softlayer plugins (key-name rules: ours are in keys.py), high-entropy plugins (ours is below),
-# IP addresses and private keys (values.py has its own), basic auth (values.py, URL userinfo).
+# IP addresses and private keys (shapes.py has its own), basic auth (shapes.py, URL userinfo).
 _PLUGIN_MODULES = (
     "artifactory", "aws", "azure_storage_key", "discord", "github_token", "gitlab_token", "jwt",
     "mailchimp", "npm", "openai", "pypi_token", "sendgrid", "slack", "square_oauth", "stripe",
@@ -110,7 +110,7 @@ def _entropy(text: str) -> float:
 
 def _high_entropy(piece: str) -> bool:
     """A random-looking run: mixed case and digits, or a long lower-case-and-digits run that
-    is not hex (32-hex run ids and UUIDs stay; 40-hex keys are a shape rule in values.py)."""
+    is not hex (32-hex run ids and UUIDs stay; 40-hex keys are a shape rule in shapes.py)."""
     n = len(piece)
     if n < 20:
         return False

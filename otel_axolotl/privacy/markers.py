@@ -3,14 +3,16 @@
 A marker names the reason (``[REDACTED:path]``, ``[REDACTED:secret]``), so whoever reads the
 telemetry knows what kind of thing was there without learning the thing. One function makes
 every marker; the reasons are a closed set, so a typo cannot invent a marker that looks like
-data. A marker never matches a rule itself, so scrubbing twice changes nothing.
+data. A marker never matches a rule itself, so scrubbing twice changes nothing. A
+``RedactionCounter`` counts the markers made, so the pipeline can report how many there were.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 
-__all__ = ["MARKER", "REASONS", "is_marker", "marker"]
+__all__ = ["MARKER", "REASONS", "RedactionCounter", "Tally", "is_marker", "marker", "redacted"]
 
 REASONS: frozenset[str] = frozenset(
     {
@@ -41,3 +43,49 @@ def marker(reason: str) -> str:
 def is_marker(text: object) -> bool:
     """True if ``text`` is exactly one marker."""
     return isinstance(text, str) and MARKER.fullmatch(text) is not None
+
+
+class RedactionCounter:
+    """Counts redactions so the pipeline can report how many happened, never what they were.
+
+    Thread-safe (one counter may serve a processor called from several threads); it holds a
+    number only, never the removed text.
+    """
+
+    __slots__ = ("_count", "_lock")
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int = 1) -> None:
+        """Record ``n`` more redactions."""
+        with self._lock:
+            self._count += n
+
+    @property
+    def count(self) -> int:
+        """Redactions recorded so far."""
+        return self._count
+
+    def __repr__(self) -> str:
+        return f"RedactionCounter(count={self._count})"
+
+
+class Tally:
+    """A per-item redaction count: one item is scrubbed on one thread, so no lock is needed."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, n: int = 1) -> None:
+        self.count += n
+
+
+def redacted(counter: RedactionCounter | None, reason: str = "secret") -> str:
+    """The marker for ``reason``, counted once on ``counter`` (when there is one)."""
+    if counter is not None:
+        counter.add()
+    return marker(reason)
