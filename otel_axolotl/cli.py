@@ -103,7 +103,7 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     """Print the config-loaded event exactly as PostHog would receive it (strict level)."""
     import yaml
 
-    from .privacy.stage import Scrubber
+    from .privacy.scrubber import Scrubber
     from .privacy.values import Level, RedactionCounter
     from .privacy.whitelist import Whitelist
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
     from .plan import Plan, PlannedDestination
-    from .privacy.stage import Scrubber
+    from .privacy.scrubber import Scrubber
 
 _logger = logging.getLogger("otel_axolotl")
 

@@ -31,11 +31,8 @@ from .error_report import (
     is_reported,
     record_error,
     report,
+    safe_name,
 )
-
-# runtime.py, loop.py and integrations/ import these two from here:
-from .error_report import exception_type_name as _exception_type  # noqa: F401
-from .error_report import safe_name as _safe_name
 from .excepthook import install_excepthook, uninstall_excepthook
 from .privacy.stacktrace import sanitize_stack_trace
 
@@ -74,7 +71,7 @@ def _report_escaping(func: Callable[..., Any], manager: Any, exc: BaseException)
     if manager is None or not manager.active:
         return
     path = function_path(func)
-    if report(exc, f"{_safe_name(path)}-error", path, manager, end_run=False):
+    if report(exc, f"{safe_name(path)}-error", path, manager, end_run=False):
         _watch_exit()
 
 

@@ -90,7 +90,7 @@ def _end_escaped(trainer: Any, exc: BaseException) -> None:
         if recorder is None or not recorder.active:
             return
         if isinstance(exc, Exception):
-            from .errors import error_event_name, report
+            from .error_report import error_event_name, report
 
             name = error_event_name(exc.__traceback__)
             report(exc, name, name.removesuffix("-error"), recorder.manager, end_run=False)

@@ -212,7 +212,7 @@ _OWN_MODULES = frozenset({__name__, "contextlib"})
 def _report(manager: Any, exc: BaseException) -> None:
     """Name the error after the function holding ``with run()``, as ``send_errors`` names the
     decorated function: the outermost traceback frame that is not this generator's machinery."""
-    from .errors import _safe_name, report
+    from .error_report import report, safe_name
 
     with contextlib.suppress(Exception):
         tb = exc.__traceback__
@@ -223,4 +223,4 @@ def _report(manager: Any, exc: BaseException) -> None:
             path = f"{frame.f_globals.get('__name__') or 'unknown'}.{frame.f_code.co_name}"
         else:
             path = f"{__name__}.run"
-        report(exc, f"{_safe_name(path)}-error", path, manager, end_run=False)
+        report(exc, f"{safe_name(path)}-error", path, manager, end_run=False)

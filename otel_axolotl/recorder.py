@@ -220,7 +220,7 @@ class RunRecorder:
         ``send_errors`` already reported this very exception (``errors.report`` tells once)."""
         if not isinstance(error, Exception):
             return
-        from .errors import error_event_name, report
+        from .error_report import error_event_name, report
 
         name = error_event_name(error.__traceback__)
         report(error, name, name.removesuffix("-error"), self.manager, end_run=False)

@@ -38,7 +38,7 @@ from . import ranks
 from . import semconv as sc
 from . import settings as _s
 from .destinations import Destination
-from .errors import _exception_type as exception_type
+from .error_report import exception_type_name as exception_type
 from .host import OpenRun
 from .instruments import TrainingInstruments
 from .pipeline import Pipeline, run_with_deadline

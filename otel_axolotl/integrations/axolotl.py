@@ -135,10 +135,10 @@ def _send_routed(event_type: str, properties: dict[str, Any] | None) -> None:
     manager = _routing.target()
     handled = sys.exc_info()[1]
     if event_type.endswith("-error") and isinstance(handled, Exception):
-        from ..errors import _safe_name, report
+        from ..error_report import report, safe_name
 
         function = event_type.removesuffix("-error")
-        report(handled, f"{_safe_name(function)}-error", function, manager, end_run=False)
+        report(handled, f"{safe_name(function)}-error", function, manager, end_run=False)
         return
     manager.send_event(event_type, properties)
 

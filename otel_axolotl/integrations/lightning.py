@@ -123,7 +123,7 @@ class TelemetryCallback(Callback):
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         self._flush_checkpoint()
         if isinstance(exception, Exception):
-            from ..errors import error_event_name, report
+            from ..error_report import error_event_name, report
 
             name = error_event_name(exception.__traceback__)
             report(exception, name, name.removesuffix("-error"), self.recorder.manager, end_run=False)
