@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .delivery import deliver
-from .spool import Spool, SpoolFileError, SpoolVersionError
+from .spool import Spool
+from .spool_codec import SpoolFileError, SpoolVersionError
 from .spool_layout import SpoolFile
 
 _logger = logging.getLogger("otel_axolotl")
