@@ -143,8 +143,8 @@ def _cmd_flush(args: argparse.Namespace) -> int:
     plan a run would make (consent, key, main rank, rank strategy), the same replay."""
     from . import plan as _plan
     from .consent import decide, honour_withdrawal, read_recorded_choice
-    from .delivery import ReplayReport, replay_all
     from .pipeline import run_with_deadline
+    from .replay import ReplayReport, replay_all
     from .spool import SPOOLED_DESTINATIONS
 
     settings = _s.Settings.from_env()

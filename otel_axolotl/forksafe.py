@@ -11,7 +11,7 @@ each object applies to itself through :func:`after_fork_in_child`:
   worker; what the child records is dropped and counted as
   ``forked``; no exporter is touched, so the parent's gRPC channels and HTTP sessions are
   left alone;
-- metrics: the one pid guard (``delivery.GuardedMetricExporter``) drops the restarted
+- metrics: the one pid guard (``_metric_wrapper.GuardedMetricExporter``) drops the restarted
   reader's exports;
 - the manager: its facade drops to the no-op runtime, so integrations stop recording and
   ``get_default()`` keeps returning it, unless the child turns out to be another rank;

@@ -39,14 +39,8 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from . import semconv as sc
 from ._metric_wrapper import GuardedMetricExporter
-from .delivery import (
-    LEFTOVERS_WRITE_WAIT_S,
-    Delivery,
-    DeliveryLogRecordProcessor,
-    DeliverySpanProcessor,
-    ReplayReport,
-    replay_all,
-)
+from .delivery import LEFTOVERS_WRITE_WAIT_S, Delivery
+from .delivery_processors import DeliveryLogRecordProcessor, DeliverySpanProcessor
 from .destinations import Destination
 from .drops import DropCounter
 from .forksafe import after_fork_in_child
@@ -58,6 +52,7 @@ from .privacy.stage import (
 )
 from .privacy.values import Level
 from .privacy.whitelist import Whitelist
+from .replay import ReplayReport, replay_all
 from .retry_watch import StopsRetryingAtExit
 from .spool import SPOOLED_DESTINATIONS, Spool, SpoolConfig
 from .version import __version__

@@ -14,7 +14,8 @@ as dropped). Files of the version-1 layout (directly in ``otlp/`` or ``posthog/`
 unknown) are deleted, with one info message, when a pipeline of that kind first lists its spool.
 
 What: only data that has passed the privacy stage; the delivery stage behind it feeds the
-spool (``delivery.py``). Metrics are not spooled: cumulative, the next export carries them.
+spool (``delivery.py``), and the next start or ``otel-axolotl flush`` sends it (``replay.py``).
+Metrics are not spooled: cumulative, the next export carries them.
 
 How: one file per failed batch or per shutdown, written to a hidden temporary name and renamed
 into place. Each file is JSON lines: a header (format, version, signal, item count, destination
@@ -25,9 +26,9 @@ recipients together) the oldest files are deleted first.
 
 Several processes may share a directory: a file is claimed by renaming it before it is sent; a
 claim whose process has ended on this machine is taken back at once, one from another host
-after ``STALE_SECONDS``. Only regular files are opened (a FIFO or symlink planted here is
-skipped). A file that cannot be read is deleted with one warning naming it; reading never
-raises into start-up.
+after ``STALE_SECONDS`` (``spool_files.py`` makes these file-system moves). Only regular files
+are opened (a FIFO or symlink planted here is skipped). A file that cannot be read is deleted
+with one warning naming it; reading never raises into start-up.
 
 Only the standard library is imported here at module level: consent withdrawal deletes the
 product spool on the disabled path, which must stay cheap.
@@ -36,27 +37,21 @@ product spool on the disabled path, which must stay cheap.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import secrets
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import settings as _s
-from .spool_codec import decode_log, decode_span, encode_log, encode_span
+from . import spool_files as files
+from .spool_codec import Binding, SpoolFileError, SpoolVersionError, decode_file, encode_file
 from .spool_layout import (
-    CLAIMED,
     DIRECTORY,
     LEVELS,
     SpoolFile,
     UnsafeFile,
-    base_name,
-    claim_suffix,
-    claimant_gone,
     directory_name,
     level_name,
     may_receive,
@@ -66,10 +61,6 @@ from .spool_layout import (
 
 _logger = logging.getLogger("otel_axolotl")
 
-FORMAT = "otel-axolotl-spool"
-VERSION = 2
-"""2: bound to a recipient and a level. Version-1 files are never replayed."""
-SIGNALS = ("traces", "logs")
 SPOOLED_DESTINATIONS = ("otlp", "posthog")
 """Destinations that cross the network. Console, file and debug destinations are never spooled."""
 PRODUCT_DESTINATION = "posthog"
@@ -77,22 +68,9 @@ PRODUCT_DESTINATION = "posthog"
 MAX_ATTEMPTS = 5
 """Replays of one file that may fail before it is given up (and its items counted as dropped),
 so that one file the backend always refuses cannot hold back the others."""
-STALE_SECONDS = 600.0
-"""A claim (or a temporary file) this old belongs to a process that died; it is taken back.
-Claims of a process known dead on this machine are taken back at once."""
-
-_TMP = ".tmp"
 
 DropSink = Callable[[str, str, int], None]
 """``(signal, reason, count)``: told about items the spool itself gives up."""
-
-
-class SpoolFileError(Exception):
-    """A spool file that cannot be read: corrupt, truncated, or not a spool file at all."""
-
-
-class SpoolVersionError(SpoolFileError):
-    """A spool file of another format version (another otel-axolotl release): left alone."""
 
 
 # -- recipients ---------------------------------------------------------------------------------
@@ -165,9 +143,8 @@ class SpoolConfig:
     def clear(self, destination: str) -> int:
         """Delete every spool file of one kind, every recipient and level and the version-1
         layout included (consent withdrawn); how many files were deleted."""
-        kind = Spool(self.kind_directory(destination), destination, self.max_bytes)
         deleted = sum(spool.clear() for spool in self.spools(destination))
-        return deleted + kind.clear()
+        return deleted + files.clear(self.kind_directory(destination))
 
 
 def _recipient_spools(
@@ -227,28 +204,8 @@ class Spool:
         if not items or self.level is None:
             return None
         try:
-            encode = encode_span if signal == "traces" else encode_log
-            header = {
-                "format": FORMAT,
-                "version": VERSION,
-                "signal": signal,
-                "items": len(items),
-                "destination": self.destination,
-                "recipient": self.recipient,
-                "level": self.level,
-            }
-            lines = [json.dumps(header)]
-            lines += [json.dumps(encode(item), separators=(",", ":"), default=str) for item in items]
-            data = ("\n".join(lines) + "\n").encode("utf-8")
-            name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}.{signal}.{len(items)}.0.jsonl"
-            self.directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self.directory.mkdir(mode=0o700, exist_ok=True)
-            tmp = self.directory / f".{name}{_TMP}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            final = self.directory / name
-            os.replace(tmp, final)
+            data = encode_file(signal, items, self._binding)
+            final = files.write_whole(self.directory, SpoolFile.new_name(signal, len(items)), data)
         except Exception as exc:  # disk full, read-only home, an item we cannot encode
             _s.warn_once(
                 f"spool-write:{self.directory}",
@@ -265,7 +222,7 @@ class Spool:
         """Delete the oldest files of this kind (every recipient) until they fit ``max_bytes``."""
         sized = []
         for spool in _recipient_spools(self.directory.parent, self.destination, self.max_bytes):
-            for f in spool._entries(claimed=True):
+            for f in files.list_files(spool.directory, claimed=True):
                 with contextlib.suppress(OSError):
                     sized.append((f, f.path.stat().st_size))
         sized.sort(key=lambda fs: (fs[0].written_ns, fs[0].path.name))
@@ -273,7 +230,7 @@ class Spool:
         for f, size in sized:  # oldest first
             if total <= self.max_bytes:
                 break
-            if _unlink(f.path):
+            if files.delete(f.path):
                 total -= size
                 self._drop(f.signal, "spool_full", f.items)
                 if not self._cap_warned:
@@ -294,12 +251,11 @@ class Spool:
         if not self._swept:
             self._swept = True
             self._sweep_version_one()
-        return self._entries(claimed=False)
+        return files.list_files(self.directory, claimed=False)
 
     def _sweep_version_one(self) -> None:
-        kind = Spool(self.directory.parent, self.destination, self.max_bytes)
-        old = kind._entries(claimed=True)
-        deleted = [f for f in old if _unlink(f.path)]
+        kind = self.directory.parent
+        deleted = [f for f in files.list_files(kind, claimed=True) if files.delete(f.path)]
         for f in deleted:
             self._drop(f.signal, "undelivered", f.items)
         if deleted:
@@ -307,55 +263,12 @@ class Spool:
                 "otel-axolotl: deleted %d spool file(s) of an older otel-axolotl in %s: they do not say "
                 "which endpoint or privacy level they were for, so they are never sent.",
                 len(deleted),
-                kind.directory,
+                kind,
             )
-
-    def _entries(self, *, claimed: bool) -> list[SpoolFile]:
-        try:
-            entries = list(os.scandir(self.directory))
-        except OSError:  # no spool yet (the usual case), or unreadable
-            return []
-        now = time.time()
-        found = []
-        for entry in entries:
-            name = entry.name
-            try:
-                regular = entry.is_file(follow_symlinks=False)
-            except OSError:
-                continue
-            if not regular:
-                continue  # a FIFO, device, symlink or directory is never opened
-            if name.startswith(".") and name.endswith(_TMP):
-                if _age(entry, now) > STALE_SECONDS:
-                    _unlink(Path(entry.path))  # a writer died half-way
-                continue
-            f = SpoolFile.parse(Path(entry.path))
-            if f is None:
-                continue  # not ours: left alone
-            if CLAIMED in name:
-                if claimed:
-                    pass
-                elif claimant_gone(name) or _age(entry, now) > STALE_SECONDS:
-                    back = self.directory / f.renamed(f.attempts)
-                    try:
-                        os.rename(entry.path, back)  # the claimant died; send it again
-                    except OSError:
-                        continue
-                    f = f.at(back)
-                else:
-                    continue
-            found.append(f)
-        return sorted(found, key=lambda f: (f.written_ns, f.path.name))
 
     def claim(self, f: SpoolFile) -> SpoolFile | None:
         """Take ``f`` for sending; None when another process took it first."""
-        claimed = f.path.with_name(base_name(f.path.name) + claim_suffix())
-        try:
-            os.rename(f.path, claimed)
-            os.utime(claimed)  # the claim's age, for STALE_SECONDS
-        except OSError:
-            return None
-        return f.at(claimed)
+        return files.claim(f)
 
     def read(self, f: SpoolFile) -> list[Any]:
         """The items of a claimed file, rebuilt as SDK objects.
@@ -364,23 +277,7 @@ class Spool:
         warning naming it), or SpoolVersionError for another format version (given back).
         """
         try:
-            data = read_regular(f.path, max(self.max_bytes, 1))
-            if not data.endswith(b"\n"):
-                raise SpoolFileError("truncated")
-            lines = data[:-1].split(b"\n")
-            header = json.loads(lines[0])
-            if not isinstance(header, dict) or header.get("format") != FORMAT:
-                raise SpoolFileError("no spool header")
-            if header.get("version") != VERSION:
-                raise SpoolVersionError(f"format version {header.get('version')!r}, expected {VERSION}")
-            bound = (header.get("destination"), header.get("recipient"), header.get("level"))
-            if bound != (self.destination, self.recipient, self.level):
-                raise SpoolFileError("written for another recipient or privacy level")
-            signal, count = header.get("signal"), header.get("items")
-            if signal not in SIGNALS or count != len(lines) - 1:
-                raise SpoolFileError(f"truncated: {len(lines) - 1} of {count!r} items")
-            decode = decode_span if signal == "traces" else decode_log
-            return [decode(json.loads(line)) for line in lines[1:]]
+            return decode_file(read_regular(f.path, max(self.max_bytes, 1)), self._binding)
         except SpoolVersionError as exc:
             _s.warn_once(
                 f"spool-version:{f.path}",
@@ -397,38 +294,36 @@ class Spool:
                 else f"corrupt: {type(exc).__name__}"
             )
             _logger.warning("otel-axolotl: skipping unreadable spool file %s (%s); deleting it.", f.path, why)
-            _unlink(f.path)
+            files.delete(f.path)
             raise SpoolFileError(why) from exc
 
     # -- after sending ----------------------------------------------------------------------
     def done(self, f: SpoolFile) -> None:
         """Delivered: delete it."""
-        _unlink(f.path)
+        files.delete(f.path)
 
     def discard(self, path: Path) -> None:
         """A file this process wrote turned out to be delivered after all: delete it (unless
         another process has claimed it meanwhile)."""
-        _unlink(path)
+        files.delete(path)
 
     def give_back(self, f: SpoolFile, *, failed: bool = True) -> SpoolFile | None:
         """Not delivered: unclaim it for a later try (returned), or give it up after MAX_ATTEMPTS."""
         attempts = f.attempts + 1 if failed else f.attempts
         if attempts >= MAX_ATTEMPTS:
-            if _unlink(f.path):
+            if files.delete(f.path):
                 self._drop(f.signal, "undelivered", f.items)
             return None
-        back = self.directory / f.renamed(attempts)
         try:
-            os.rename(f.path, back)
+            return files.unclaim(f, attempts)
         except OSError:
             _logger.debug("otel-axolotl: cannot unclaim %s", f.path, exc_info=True)
             return None
-        return f.at(back, attempts)
 
     def set_aside(self, f: SpoolFile, why: str) -> None:
         """A claimed file the destination refused while it accepted others (too large for the
         transport, invalid): deleted and counted, so it holds back no file behind it."""
-        if _unlink(f.path):
+        if files.delete(f.path):
             self._drop(f.signal, "undelivered", f.items)
             _s.warn_once(
                 f"spool-set-aside:{self.directory}",
@@ -442,35 +337,13 @@ class Spool:
 
     def clear(self) -> int:
         """Delete every spool file here (consent withdrawn); how many files were deleted."""
-        try:
-            entries = list(os.scandir(self.directory))
-        except OSError:
-            return 0
-        deleted = 0
-        for entry in entries:
-            name = entry.name
-            ours = SpoolFile.parse(Path(entry.path)) is not None
-            if ours or (name.startswith(".") and name.endswith(_TMP)):
-                deleted += _unlink(Path(entry.path))  # unlinking never opens: a FIFO is harmless
-        with contextlib.suppress(OSError):
-            self.directory.rmdir()  # only when nothing else is in it
-        return deleted
+        return files.clear(self.directory)
+
+    @property
+    def _binding(self) -> Binding:
+        """What each file's header says it was written for, and is checked against."""
+        return (self.destination, self.recipient, self.level)
 
     def _drop(self, signal: str, reason: str, count: int) -> None:
         if self._drops is not None and count > 0:
             self._drops(signal, reason, count)
-
-
-def _unlink(path: Path) -> bool:
-    try:
-        os.unlink(path)
-        return True
-    except OSError:
-        return False
-
-
-def _age(entry: os.DirEntry[str], now: float) -> float:
-    try:
-        return now - entry.stat(follow_symlinks=False).st_mtime
-    except OSError:
-        return 0.0

@@ -1,13 +1,79 @@
-"""The spool's codec: finished spans and events <-> JSON documents, and back to SDK objects.
+"""The spool's codec: a batch of finished spans or events <-> the bytes of one spool file.
 
-Everything an exporter reads from a span or an event, nothing more. Attribute values are
-primitives or sequences of them (OpenTelemetry's own rule); JSON keeps both. The SDK is
-imported only when decoding, so the spool's module stays cheap on the disabled path.
+A file is JSON lines: a header (format, version, signal, item count, destination kind,
+recipient, level), then one span or event per line. The header is checked again on reading,
+so a file of another release, a truncated one, or one moved into another recipient's
+directory is never sent (:func:`decode_file`).
+
+Each item keeps everything an exporter reads from a span or an event, nothing more.
+Attribute values are primitives or sequences of them (OpenTelemetry's own rule); JSON keeps
+both. The SDK is imported only when decoding, so the spool's module stays cheap on the
+disabled path.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
+
+from .spool_layout import SPOOLED_SIGNALS
+
+FORMAT = "otel-axolotl-spool"
+VERSION = 2
+"""2: bound to a recipient and a level. Version-1 files are never replayed."""
+
+Binding = tuple[str, str | None, str | None]
+"""``(destination kind, recipient, level)``: the spool a file was written for, in its header."""
+
+
+class SpoolFileError(Exception):
+    """A spool file that cannot be read: corrupt, truncated, or not a spool file at all."""
+
+
+class SpoolVersionError(SpoolFileError):
+    """A spool file of another format version (another otel-axolotl release): left alone."""
+
+
+def encode_file(signal: str, items: Sequence[Any], binding: Binding) -> bytes:
+    """One spool file: the header, then ``items`` (spans or ``ReadableLogRecord``s)."""
+    encode = encode_span if signal == "traces" else encode_log
+    destination, recipient, level = binding
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "signal": signal,
+        "items": len(items),
+        "destination": destination,
+        "recipient": recipient,
+        "level": level,
+    }
+    lines = [json.dumps(header)]
+    lines += [json.dumps(encode(item), separators=(",", ":"), default=str) for item in items]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def decode_file(data: bytes, binding: Binding) -> list[Any]:
+    """The items of one spool file written for ``binding``, rebuilt as SDK objects.
+
+    Raises SpoolVersionError for another format version, SpoolFileError for a truncated file,
+    one without a header or one written for another spool; any other exception for an item
+    that cannot be decoded."""
+    if not data.endswith(b"\n"):
+        raise SpoolFileError("truncated")
+    lines = data[:-1].split(b"\n")
+    header = json.loads(lines[0])
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise SpoolFileError("no spool header")
+    if header.get("version") != VERSION:
+        raise SpoolVersionError(f"format version {header.get('version')!r}, expected {VERSION}")
+    if (header.get("destination"), header.get("recipient"), header.get("level")) != binding:
+        raise SpoolFileError("written for another recipient or privacy level")
+    signal, count = header.get("signal"), header.get("items")
+    if signal not in SPOOLED_SIGNALS or count != len(lines) - 1:
+        raise SpoolFileError(f"truncated: {len(lines) - 1} of {count!r} items")
+    decode = decode_span if signal == "traces" else decode_log
+    return [decode(json.loads(line)) for line in lines[1:]]
 
 
 def _context(ctx: Any) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +164,11 @@ class SpoolFile:
             return None
         written, _pid, _token, signal, items, attempts = match.groups()
         return cls(path, int(written), signal, int(items), int(attempts))
+
+    @staticmethod
+    def new_name(signal: str, items: int) -> str:
+        """The name of a file this process writes now: never failed, unique by pid and token."""
+        return f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}.{signal}.{items}.0.jsonl"
 
     def renamed(self, attempts: int) -> str:
         head = base_name(self.path.name).split(".", 1)[0]

@@ -25,22 +25,17 @@ from otel_axolotl import cli
 from otel_axolotl import semconv as sc
 from otel_axolotl import settings as _s
 from otel_axolotl.consent import decide, honour_withdrawal
-from otel_axolotl.delivery import Delivery, DropCounter, replay
+from otel_axolotl.delivery import Delivery
 from otel_axolotl.destinations import Destination
+from otel_axolotl.drops import DropCounter
 from otel_axolotl.manager import TelemetryManager
 from otel_axolotl.pipeline import Pipeline
 from otel_axolotl.privacy.values import Level
 from otel_axolotl.privacy.whitelist import Whitelist
-from otel_axolotl.spool import (
-    MAX_ATTEMPTS,
-    STALE_SECONDS,
-    Spool,
-    SpoolConfig,
-    decode_log,
-    decode_span,
-    encode_log,
-    encode_span,
-)
+from otel_axolotl.replay import replay
+from otel_axolotl.spool import MAX_ATTEMPTS, Spool, SpoolConfig
+from otel_axolotl.spool_codec import decode_log, decode_span, encode_log, encode_span
+from otel_axolotl.spool_files import STALE_SECONDS
 from otel_axolotl.spool_layout import recipient_id
 from tests.support.capture import _KeepMetrics
 from tests.support.posthog_capture import PostHogCaptureServer, refused_url
