@@ -68,19 +68,19 @@ class TelemetryCallback(TrainerCallback):
 
     @property
     def start_time(self) -> float:
-        return float(self.recorder.start_time)
+        return float(self.recorder.progress.start_time)
 
     @property
     def start_step(self) -> int:
-        return int(self.recorder.start_step)
+        return int(self.recorder.progress.start_step)
 
     @property
     def last_report_time(self) -> float:
-        return float(self.recorder.last_report_time)
+        return float(self.recorder.progress.last_time)
 
     @property
     def last_report_step(self) -> int:
-        return int(self.recorder.last_report_step)
+        return int(self.recorder.progress.last_step)
 
     @property
     def latest_metrics(self) -> dict[str, Any]:

@@ -12,18 +12,16 @@ signal (``manager.interrupt()``) ends it with ``train-end`` as ``interrupted``.
 
 from __future__ import annotations
 
-import functools
 import logging
-import random
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from . import semconv as sc
-from . import settings as _s
+from .guard import guarded, hook_failed
 from .instruments import RUN_SUMMARY_MARKER, STEP_BATCH, run_summary_attributes
 from .progress import LAST_METRIC_KEYS, ProgressRule
+from .run_spans import RunSpans
 from .runtime_metrics import RuntimeMetrics, RuntimeMetricsTracker
 from .windows import WindowSpans
 
@@ -32,33 +30,9 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger("otel_axolotl")
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-def hook_failed(name: str, exc: Exception) -> None:
-    """A telemetry hook failed: say so once per hook, never raise. The hot-path hooks call
-    this from their own ``try`` (free in Python 3.11 until something raises) instead of
-    paying for ``guarded``'s extra call on every step."""
-    _s.warn_once(f"hook:{name}", "otel-axolotl: %s failed and was skipped: %r", name, exc)
-    _logger.debug("otel-axolotl: hook failure", exc_info=True)
-
-
-def guarded(method: F) -> F:
-    """Never let telemetry raise into training; say so once per hook."""
-
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except Exception as exc:
-            hook_failed(method.__qualname__, exc)
-            return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-class RunRecorder:
-    """Spans, metrics and events for one training run."""
+class RunRecorder(RunSpans):
+    """Spans, metrics and events for one training run (the spans below the run: ``RunSpans``)."""
 
     def __init__(self, manager: TelemetryHost, trainer: str) -> None:
         settings = manager.settings
@@ -82,7 +56,8 @@ class RunRecorder:
         self._pending_logs: Any = None  # the instruments' log buffer, likewise
         self._logged: dict[str, Any] = {}  # every numeric key this run logged -> latest value
         self._logged_at: dict[str, int] = {}  # ... and the step it was logged at
-        self._progress = ProgressRule(settings.progress_steps, settings.progress_seconds)
+        self.progress = ProgressRule(settings.progress_steps, settings.progress_seconds)
+        """Axolotl's progress rule and its state (last report, start), read by the callback."""
         self._tracked_step = 0  # the last step handed to the tracker (see _sync_tracker)
         self.manager = manager
         self.trainer = trainer
@@ -120,48 +95,17 @@ class RunRecorder:
         step = self._step = self.global_step
         quiet = 0
         if self.step_durations is not None and self._step_span is None and not self.step_span_ratio:
-            quiet = max(0, min(self._window_due, self._progress.due) - step - 1)
+            quiet = max(0, min(self._window_due, self.progress.due) - step - 1)
         self.quiet_steps = self._quiet_armed = quiet
 
-    # -- Axolotl's progress settings and state (its callback's attributes read these) -------------
     @property
     def progress_steps(self) -> int:
-        return self._progress.every
+        return self.progress.every
 
     @progress_steps.setter
     def progress_steps(self, steps: int) -> None:
-        self._progress.set_every(steps, self.global_step)
+        self.progress.set_every(steps, self.global_step)
         self._rearm()
-
-    @property
-    def progress_seconds(self) -> float:
-        return self._progress.seconds
-
-    @property
-    def start_step(self) -> int:
-        return self._progress.start_step
-
-    @property
-    def start_time(self) -> float:
-        return self._progress.start_time
-
-    @property
-    def last_report_step(self) -> int:
-        return self._progress.last_step
-
-    @property
-    def last_report_time(self) -> float:
-        return self._progress.last_time
-
-    @property
-    def active(self) -> bool:
-        return bool(self.manager.active)
-
-    def _run_context(self) -> Any:
-        from opentelemetry import trace
-
-        run = self.manager.run_span
-        return trace.set_span_in_context(run) if run is not None else None
 
     # -- run ---------------------------------------------------------------------------------
     @guarded
@@ -172,8 +116,8 @@ class RunRecorder:
         self._started = True
         self.manager.track_run(self)
         self.global_step = self._tracked_step = start_step
-        self._progress.start(start_step)
-        self.tracker.metrics = RuntimeMetrics(start_time=self.start_time)
+        self.progress.start(start_step)
+        self.tracker.metrics = RuntimeMetrics(start_time=self.progress.start_time)
         attrs = {sc.ATTR_TRAINER: self.trainer, **(attributes or {})}
         self.manager.start_run(attrs)
         self._resolve_instruments()
@@ -205,7 +149,7 @@ class RunRecorder:
         summary = {
             **self.tracker.metrics.to_dict(),
             "step": self.global_step,
-            "start_step": self.start_step,
+            "start_step": self.progress.start_step,
             "aggregate": dict(self.aggregate_metrics),
             "latest_step": {**self.last_metrics, "metric_steps": dict(self.metric_steps)},
         }
@@ -224,48 +168,6 @@ class RunRecorder:
 
         name = error_event_name(error.__traceback__)
         report(error, name, name.removesuffix("-error"), self.manager, end_run=False)
-
-    # -- epochs and steps -----------------------------------------------------------------------
-    @guarded
-    def epoch_begin(self, epoch: int | None = None) -> None:
-        if not self.active:
-            return
-        self._end_epoch_span()
-        self.current_epoch = self.current_epoch + 1 if epoch is None else epoch
-        self.tracker.start_epoch(self.current_epoch)
-        self._epoch_span = self.manager.tracer.start_span(
-            sc.SPAN_EPOCH,
-            context=self._run_context(),
-            attributes={**self._rank_attrs, sc.ATTR_EPOCH: self.current_epoch},
-        )
-        from opentelemetry import trace
-
-        self._open_window(trace.set_span_in_context(self._epoch_span))
-
-    @guarded
-    def epoch_end(self) -> None:
-        """The epoch span ends; its steps' durations are recorded by the next collection
-        (recording them here cost ~15 us a step on the training thread)."""
-        if self._epoch_span is not None:
-            self.tracker.end_epoch(self.current_epoch)
-            self._end_epoch_span()
-
-    # -- window spans (windows.py): the hot path pays one compare against _window_due ---------
-    def _open_window(self, parent_context: Any) -> None:
-        self._windows.open(parent_context, self.global_step)
-        self._window_due = self._windows.next_check
-        self._rearm()
-
-    def _close_window(self) -> None:
-        self._windows.close(self.global_step)
-        self._window_due = self._windows.next_check
-        self._rearm()
-
-    def _end_epoch_span(self) -> None:
-        self._close_window()  # a window never outlives its epoch
-        span, self._epoch_span = self._epoch_span, None
-        if span is not None:
-            span.end()
 
     def _resolve_instruments(self) -> Any:
         """The instruments, for a recorder whose hot path runs before (or without) train_begin;
@@ -294,25 +196,6 @@ class RunRecorder:
         self._step_started = perf_counter()
         if self.step_span_ratio:
             self.maybe_begin_step_span()
-
-    @guarded
-    def maybe_begin_step_span(self) -> None:
-        """A step span for the sampled share of steps (OTEL_AXOLOTL_STEP_SPANS)."""
-        if not self.active or random.random() >= self.step_span_ratio:
-            return
-        from opentelemetry import trace
-
-        parent = self._epoch_span
-        ctx = trace.set_span_in_context(parent) if parent is not None else self._run_context()
-        self._step_span = self.manager.tracer.start_span(
-            sc.SPAN_STEP, context=ctx, attributes=self._rank_attrs
-        )
-
-    def _end_step_span(self) -> None:
-        span, self._step_span = self._step_span, None
-        if span is not None:
-            span.set_attribute(sc.ATTR_STEP, self.global_step)
-            span.end()
 
     def step_end(
         self,
@@ -345,7 +228,7 @@ class RunRecorder:
             if step >= self._window_due:
                 self._windows.check(step)
                 self._window_due = self._windows.next_check
-            if step >= self._progress.due:
+            if step >= self.progress.due:
                 self._progress_due(step, progress)
             self._rearm()
         except Exception as exc:
@@ -361,7 +244,7 @@ class RunRecorder:
             if len(instruments.pending_logs) >= STEP_BATCH:
                 instruments.fold_logs()
         self._sync_tracker()
-        rule = self._progress
+        rule = self.progress
         now = rule.fires(step)
         if now is not None:
             self.tracker.update_memory_metrics()
@@ -386,11 +269,7 @@ class RunRecorder:
                 self.last_metrics[key] = logged[key]
                 self.metric_steps[key] = logged_at[key]
 
-    def _last_hook_ns(self) -> int:
-        """Wall-clock time of the previous hook (kept as a perf_counter reading: cheaper)."""
-        return time.time_ns() - int((perf_counter() - self.last_hook) * 1e9)
-
-    # -- logs, evaluation, checkpoints ------------------------------------------------------------
+    # -- logs ------------------------------------------------------------------------------------
     def log(self, logs: Mapping[str, Any]) -> None:
         """Hot path on logging steps: the dict is handed to the instruments, folded later.
 
@@ -422,47 +301,3 @@ class RunRecorder:
         span = self.manager.run_span
         if span is not None and self.run_summary:
             span.set_attributes(self.run_summary)
-
-    @guarded
-    def evaluate(self, metrics: Mapping[str, Any], runtime_seconds: float | None = None) -> None:
-        """An evaluation span, and every numeric metric of it for ``axolotl.eval.metric``
-        (keys without transformers' ``eval_`` prefix get it: they are this evaluation's)."""
-        if not self.active:
-            return
-        end = time.time_ns()
-        runtime = runtime_seconds if runtime_seconds is not None else metrics.get("eval_runtime")
-        start = end - int(float(runtime) * 1e9) if isinstance(runtime, (int, float)) else self._last_hook_ns()
-        attrs: dict[str, Any] = {**self._rank_attrs, sc.ATTR_STEP: self.global_step}
-        loss = metrics.get("eval_loss")
-        if isinstance(loss, (int, float)):
-            attrs[sc.ATTR_EVAL_LOSS] = float(loss)
-        span = self.manager.tracer.start_span(
-            sc.SPAN_EVALUATE, context=self._run_context(), attributes=attrs, start_time=start
-        )
-        span.end(end_time=end)
-        results = {
-            key if key.startswith("eval_") else f"eval_{key}": value
-            for key, value in metrics.items()
-            if key != "epoch"
-        }
-        instruments = self._instruments or self.manager.instruments
-        instruments.record_logs(results, self._logged, self._logged_at, self.global_step)
-        self.last_hook = perf_counter()
-
-    @guarded
-    def checkpoint_saved(self, step: int | None = None, started_ns: int | None = None) -> None:
-        """A checkpoint was written; the span covers the time since the previous hook."""
-        if not self.active:
-            return
-        end = time.time_ns()
-        span = self.manager.tracer.start_span(
-            sc.SPAN_CHECKPOINT_SAVE,
-            context=self._run_context(),
-            attributes={
-                **self._rank_attrs,
-                sc.ATTR_CHECKPOINT_STEP: self.global_step if step is None else step,
-            },
-            start_time=started_ns if started_ns is not None else self._last_hook_ns(),
-        )
-        span.end(end_time=end)
-        self.last_hook = perf_counter()

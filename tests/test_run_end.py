@@ -104,3 +104,42 @@ def test_a_step_after_the_end_records_nothing(monkeypatch: pytest.MonkeyPatch) -
     assert captured.manager is not None
     captured.manager.shutdown()
     assert [p.value for p in captured.points(sc.METRIC_TRAIN_STEPS)] == [2]
+
+
+def test_quiet_steps_through_the_callback_keep_the_count_and_end_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The transformers callback records most steps by an append alone (``quiet_steps``): the
+    step counter, the step metric, the progress events and an interrupted run's ``train-end``
+    must still see every step, whichever hook the interruption falls between."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from otel_axolotl.callbacks import TelemetryCallback
+
+    monkeypatch.setenv("OTEL_AXOLOTL_PROGRESS_STEPS", "10")
+    captured = Captured()
+    manager = captured.build_manager()
+    callback = TelemetryCallback(manager)
+    args, state, control = (
+        TrainingArguments(output_dir="unused", report_to=[]),
+        TrainerState(),
+        TrainerControl(),
+    )
+    state.max_steps = 1000
+    callback.on_train_begin(args, state, control)
+    callback.on_epoch_begin(args, state, control)
+    quiet_seen = 0
+    for _ in range(23):
+        callback.on_step_begin(args, state, control)
+        state.global_step += 1
+        quiet_seen = max(quiet_seen, callback.recorder.quiet_steps)
+        callback.on_step_end(args, state, control)
+        assert callback.recorder.global_step == state.global_step
+    assert quiet_seen > 0, "the quiet path was taken"
+    manager.interrupt()  # a signal, between two steps
+    manager.shutdown()
+    assert [p.value for p in captured.points(sc.METRIC_TRAIN_STEPS)] == [23]
+    progress = [e.attributes[sc.ATTR_STEP] for e in captured.events_named(sc.EVENT_TRAIN_PROGRESS)]
+    assert progress == [1, 11, 21]  # Axolotl: the first step, then every 10 after the last report
+    [end] = captured.events_named(sc.EVENT_TRAIN_END)
+    assert end.attributes[sc.ATTR_STEP] == 23 and end.attributes[sc.ATTR_RUN_STATUS] == "interrupted"

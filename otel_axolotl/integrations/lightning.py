@@ -27,7 +27,8 @@ from typing import Any
 from lightning.pytorch.callbacks import Callback
 
 from .. import semconv as sc
-from ..recorder import RunRecorder, guarded
+from ..guard import guarded
+from ..recorder import RunRecorder
 
 __all__ = ["TelemetryCallback"]
 
