@@ -193,7 +193,7 @@ class TelemetryCallback(TrainerCallback):
         **kwargs: Any,
     ) -> None:
         if logs:
-            self.recorder.log(logs)
+            self.recorder.log(logs, state.global_step)
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kwargs: Any) -> None:
         self.recorder.evaluate(metrics or {})

@@ -270,8 +270,9 @@ class RunRecorder(RunSpans):
                 self.metric_steps[key] = logged_at[key]
 
     # -- logs ------------------------------------------------------------------------------------
-    def log(self, logs: Mapping[str, Any]) -> None:
+    def log(self, logs: Mapping[str, Any], step: int | None = None) -> None:
         """Hot path on logging steps: the dict is handed to the instruments, folded later.
+        ``step``: the step the logs are of (default: the recorder's count).
 
         transformers' closing log (the run's mean loss, runtime and throughput, after the
         last step) is the run's summary, not a step's figures: it goes to the run span, and
@@ -285,10 +286,12 @@ class RunRecorder(RunSpans):
             if RUN_SUMMARY_MARKER in logs:
                 self._record_run_summary(logs)
             else:  # what instruments.record_logs does, one call and one object fewer
-                pending.append((dict(logs), self._logged, self._logged_at, self.global_step))
+                if step is None:
+                    step = self.global_step
+                pending.append((dict(logs), self._logged, self._logged_at, step))
                 loss = logs.get("loss")
                 if loss is not None:
-                    self._window_losses.append((self.global_step, loss))
+                    self._window_losses.append((step, loss))
             self.last_hook = perf_counter()
         except Exception as exc:
             hook_failed("RunRecorder.log", exc)
