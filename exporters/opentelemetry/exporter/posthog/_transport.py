@@ -34,7 +34,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -44,7 +43,6 @@ from opentelemetry.exporter.posthog._mapping import POSTHOG_MAX_EVENT_BYTES, Pos
 
 _logger = logging.getLogger("opentelemetry.exporter.posthog")
 
-BATCH_PATH = "/batch/"
 MAX_REQUEST_BYTES = 5 * 1024 * 1024
 """posthog.consumer.BATCH_SIZE_LIMIT: requests stay under it (the server takes up to 20 MiB)."""
 _REQUEST_ENVELOPE_BYTES = 1024  # api_key, sent_at, historical_migration, brackets
@@ -60,19 +58,6 @@ class Attempt:
     retryable: bool = False
     what: str = ""  # "HTTP 503", "connection refused", "ReadTimeout": never a payload
     retry_after_s: float | None = None
-
-
-def answer_for_status(status: int, retry_after: str | None) -> Attempt:
-    """posthog's rules for an HTTP answer: 2xx delivered; 408, 429 and 5xx retryable."""
-    if 200 <= status < 300:
-        return Attempt(delivered=True)
-    retryable = status in (408, 429) or status >= 500
-    return Attempt(
-        delivered=False,
-        retryable=retryable,
-        what=f"HTTP {status}",
-        retry_after_s=parse_retry_after(retry_after) if retryable else None,
-    )
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -106,10 +91,6 @@ def _refused(exc: BaseException) -> bool:
     return False
 
 
-def _encoded_size(message: dict[str, Any]) -> int:
-    return len(json.dumps(message, separators=(",", ":")).encode("utf-8"))
-
-
 def _reset_posthog_sessions_after_fork() -> None:
     """A forked child must not share the parent's pooled connections: posthog 7 offers
     ``posthog.request.reset_sessions`` for exactly that (posthog 6 has no such function, and
@@ -130,17 +111,26 @@ class Transport:
     """Sends events for one exporter. Thread-safe; holds no events between calls."""
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+        self.settings = settings
         self._stopped = threading.Event()
         self._no_retries = threading.Event()  # set by stop_retrying and by shutdown
         self._lock = threading.Lock()
         self._dropped = 0
 
     @property
+    def enabled(self) -> bool:
+        """False when misconfigured (no key, bad host) or shut down: sends then fail at once."""
+        return self.settings.enabled and not self._stopped.is_set()
+
+    @property
     def dropped_events(self) -> int:
-        """Events never sent because they were over PostHog's per-event limit."""
+        """Items never sent because they could not be; sending them again would fail the same way."""
         with self._lock:
             return self._dropped
+
+    def count_dropped(self, count: int) -> None:
+        with self._lock:
+            self._dropped += count
 
     def shutdown(self) -> None:
         """Refuse new sends and end a backoff in progress (a request in flight runs on)."""
@@ -152,72 +142,57 @@ class Transport:
         counts as failed). Sends go on: at exit, what the backend refuses is the caller's to keep."""
         self._no_retries.set()
 
-    def send(self, events: Sequence[PostHogEvent], timeout_s: float | None = None) -> bool:
+    def send(self, events: list[PostHogEvent], timeout_s: float | None = None) -> bool:
         """Post ``events``; True when every one that can be sent was accepted by PostHog."""
-        if self._stopped.is_set():
+        if not self.enabled:
             return False
-        budget = self._settings.timeout_s if timeout_s is None else min(timeout_s, self._settings.timeout_s)
+        budget = self.settings.timeout_s if timeout_s is None else min(timeout_s, self.settings.timeout_s)
         deadline = time.monotonic() + max(0.0, budget)
-        from posthog.version import VERSION
-
-        messages = self._fitting([self._message(event, VERSION) for event in events])
         # The first request that fails ends the export: the caller keeps (or drops) the whole
         # batch, and PostHog deduplicates by uuid what an earlier request of it delivered.
-        return all(self._post_with_retries(chunk, deadline) for chunk in self._requests(messages))
+        return all(self._post_with_retries(chunk, deadline) for chunk in self._requests(events))
 
-    # -- what goes into a request ------------------------------------------------------------
-    @staticmethod
-    def _message(event: PostHogEvent, lib_version: str) -> dict[str, Any]:
-        properties = dict(event.properties)
-        properties["$lib"] = "posthog-python"
-        properties["$lib_version"] = lib_version
-        return {
-            "event": event.event,
-            "distinct_id": event.distinct_id,
-            "properties": properties,
-            "timestamp": event.timestamp.isoformat(),
-            "uuid": event.uuid,
-        }
+    def _requests(self, events: list[PostHogEvent]) -> list[list[dict[str, Any]]]:
+        """The events as posthog's messages, cut into requests under its request cap (one event
+        always fits); one over the per-event limit is dropped, counted and logged once."""
+        from posthog.version import VERSION
 
-    def _fitting(self, messages: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
-        """Each message with its size; those over the per-event limit dropped and counted."""
-        fitting = []
+        requests: list[list[dict[str, Any]]] = []
+        size = MAX_REQUEST_BYTES  # no request open yet
         dropped: list[int] = []
-        for message in messages:
-            size = _encoded_size(message)
-            if size > POSTHOG_MAX_EVENT_BYTES:
-                dropped.append(size)
-            else:
-                fitting.append((message, size))
+        for event in events:
+            message = {
+                "event": event.event,
+                "distinct_id": event.distinct_id,
+                "properties": {**event.properties, "$lib": "posthog-python", "$lib_version": VERSION},
+                "timestamp": event.timestamp.isoformat(),
+                "uuid": event.uuid,
+            }
+            message_size = len(json.dumps(message, separators=(",", ":")).encode("utf-8"))
+            if message_size > POSTHOG_MAX_EVENT_BYTES:
+                dropped.append(message_size)
+                continue
+            if size + message_size + 1 > MAX_REQUEST_BYTES:
+                requests.append([])
+                size = _REQUEST_ENVELOPE_BYTES
+            requests[-1].append(message)
+            size += message_size + 1
         if dropped:
-            with self._lock:
-                self._dropped += len(dropped)
+            self.count_dropped(len(dropped))
+            message = (
+                "PostHog exporter dropped %d event(s) (largest %d bytes) over PostHog's per-event limit "
+                "of %d bytes; further drops are counted in dropped_events, not logged."
+            )
             warn_once(
                 ("oversized", ""),
                 logging.WARNING,
-                "PostHog exporter dropped %d event(s) (largest %d bytes) over PostHog's per-event "
-                "limit of %d bytes; further drops are counted in dropped_events, not logged.",
+                message,
                 len(dropped),
                 max(dropped),
                 POSTHOG_MAX_EVENT_BYTES,
             )
-        return fitting
+        return requests
 
-    @staticmethod
-    def _requests(messages: list[tuple[dict[str, Any], int]]) -> Iterator[list[dict[str, Any]]]:
-        """Messages cut into requests under posthog's request cap (one event always fits)."""
-        chunk: list[dict[str, Any]] = []
-        size = _REQUEST_ENVELOPE_BYTES
-        for message, message_size in messages:
-            if chunk and size + message_size + 1 > MAX_REQUEST_BYTES:
-                yield chunk
-                chunk, size = [], _REQUEST_ENVELOPE_BYTES
-            chunk.append(message)
-            size += message_size + 1
-        if chunk:
-            yield chunk
-
-    # -- one request, then the retries -----------------------------------------------------------
     def _post_with_retries(self, chunk: list[dict[str, Any]], deadline: float) -> bool:
         attempt_number = 0
         while True:
@@ -229,9 +204,8 @@ class Transport:
                 return True
             if not attempt.retryable or self._no_retries.is_set():
                 return self._failed(len(chunk), attempt.what, retried=attempt_number > 0)
-            if attempt.retry_after_s is not None:
-                delay = attempt.retry_after_s
-            else:
+            delay = attempt.retry_after_s
+            if delay is None:
                 delay = min(2.0**attempt_number, MAX_BACKOFF_S)
             if delay >= deadline - time.monotonic():
                 return self._failed(len(chunk), attempt.what, retried=attempt_number > 0)
@@ -241,16 +215,16 @@ class Transport:
             attempt_number += 1
 
     def _post_once(self, chunk: list[dict[str, Any]], timeout_s: float) -> Attempt:
+        """One request, judged by posthog's rules: 2xx delivered; 408, 429 and 5xx retryable."""
         import requests
 
         from posthog import request as posthog_request
 
-        settings = self._settings
         try:
             response = posthog_request.post(
-                settings.api_key,
-                host=settings.host,
-                path=BATCH_PATH,
+                self.settings.api_key,
+                host=self.settings.host,
+                path="/batch/",
                 gzip=True,
                 timeout=timeout_s,
                 batch=chunk,
@@ -262,7 +236,13 @@ class Transport:
             return Attempt(delivered=False, retryable=True, what=type(exc).__name__)
         except Exception as exc:  # not the network: the same request would fail the same way
             return Attempt(delivered=False, what=type(exc).__name__)
-        return answer_for_status(response.status_code, response.headers.get("Retry-After"))
+        status = response.status_code
+        if 200 <= status < 300:
+            return Attempt(delivered=True)
+        if status in (408, 429) or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return Attempt(delivered=False, retryable=True, what=f"HTTP {status}", retry_after_s=retry_after)
+        return Attempt(delivered=False, what=f"HTTP {status}")
 
     @staticmethod
     def _failed(count: int, what: str, *, retried: bool) -> bool:
