@@ -712,21 +712,21 @@ def test_the_sdk_destination_leaves_unset_settings_to_the_exporters_own_variable
     fresh = destinations.posthog(sdk_settings.Settings(posthog_spans=True), API_KEY)
     assert given is not None and fresh is not None
     try:
-        assert given.span_exporter._sink.settings.timeout_s == 7.0
+        assert given.span_exporter._settings.timeout_s == 7.0
         assert given.span_exporter.export(make_spans(1)) is SpanExportResult.SUCCESS
         assert fresh.span_exporter.export(make_spans(1)) is SpanExportResult.SUCCESS
         first, second = posthog_server.events
         assert first["distinct_id"] == "run-product-id"
         assert second["distinct_id"] not in ("run-product-id", "pinned-by-a-variable")
-        assert fresh.log_exporter._sink.settings.mapping.distinct_id == second["distinct_id"]
+        assert fresh.log_exporter._settings.mapping.distinct_id == second["distinct_id"]
         for event in (first, second):
             assert "service.name" not in event["properties"] and "$trace_id" not in event["properties"]
 
         own_host = sdk_settings.Settings(posthog_host="http://127.0.0.1:1", posthog_spans=True)
         explicit = destinations.posthog(own_host, API_KEY, export_timeout=3.0)
         assert explicit is not None
-        assert explicit.span_exporter._sink.settings.host == "http://127.0.0.1:1"
-        assert explicit.span_exporter._sink.settings.timeout_s == 3.0
+        assert explicit.span_exporter._settings.host == "http://127.0.0.1:1"
+        assert explicit.span_exporter._settings.timeout_s == 3.0
     finally:
         for dest in (given, fresh):
             dest.span_exporter.shutdown()

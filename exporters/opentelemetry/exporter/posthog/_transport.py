@@ -1,17 +1,15 @@
-"""One export, sent synchronously to PostHog's ``/batch/`` through posthog's public request layer.
-
-Shaped like the OTLP/HTTP exporters' client: the caller's batch processor owns the queue;
-``send`` posts what it is given and returns the real answer, within one deadline (the
-exporter's ``timeout``, retries included; each request gets what is left of it).
+"""Talking to PostHog: one export's events sent synchronously to ``/batch/`` through posthog's
+public request layer, within the export's deadline (the exporter's ``timeout``, retries
+included; each request gets what is left of it). The caller's batch processor owns the queue.
 
 The answer, by posthog-python's own rules (``posthog/consumer.py``):
 
 * 2xx: delivered.
 * 408, 429, 5xx, and network errors (timeouts, resets): retried with capped exponential
   backoff (1, 2, 4 ... s, at most 30 s), or after the server's ``Retry-After``; a retry that
-  could not finish before the deadline is not started. ``shutdown()`` ends a backoff at once;
-  after ``stop_retrying()`` (a process at its exit) every request is tried once, and a backoff
-  in progress ends at once.
+  could not finish before the deadline is not started. Once the exporter is told to stop
+  retrying (its ``shutdown()``, or ``stop_retrying()`` at a process's exit) every request is
+  tried once, and a backoff in progress ends at once.
 * Any other 4xx (413 included: the same request would be refused again), and a refused
   connection (nothing listens on the port: an answer, not a hiccup; posthog does not retry
   it either): failed at once.
@@ -107,148 +105,102 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_posthog_sessions_after_fork)
 
 
-class Transport:
-    """Sends events for one exporter. Thread-safe; holds no events between calls."""
+def requests_for(events: list[PostHogEvent]) -> tuple[list[list[dict[str, Any]]], int]:
+    """The events as posthog's messages, cut into requests under its request cap (one event
+    always fits), and how many were dropped as over the per-event limit (logged once)."""
+    from posthog.version import VERSION
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._stopped = threading.Event()
-        self._no_retries = threading.Event()  # set by stop_retrying and by shutdown
-        self._lock = threading.Lock()
-        self._dropped = 0
-
-    @property
-    def enabled(self) -> bool:
-        """False when misconfigured (no key, bad host) or shut down: sends then fail at once."""
-        return self.settings.enabled and not self._stopped.is_set()
-
-    @property
-    def dropped_events(self) -> int:
-        """Items never sent because they could not be; sending them again would fail the same way."""
-        with self._lock:
-            return self._dropped
-
-    def count_dropped(self, count: int) -> None:
-        with self._lock:
-            self._dropped += count
-
-    def shutdown(self) -> None:
-        """Refuse new sends and end a backoff in progress (a request in flight runs on)."""
-        self._stopped.set()
-        self._no_retries.set()
-
-    def stop_retrying(self) -> None:
-        """From now on each request is tried once; a backoff in progress ends (its request
-        counts as failed). Sends go on: at exit, what the backend refuses is the caller's to keep."""
-        self._no_retries.set()
-
-    def send(self, events: list[PostHogEvent], timeout_s: float | None = None) -> bool:
-        """Post ``events``; True when every one that can be sent was accepted by PostHog."""
-        if not self.enabled:
-            return False
-        budget = self.settings.timeout_s if timeout_s is None else min(timeout_s, self.settings.timeout_s)
-        deadline = time.monotonic() + max(0.0, budget)
-        # The first request that fails ends the export: the caller keeps (or drops) the whole
-        # batch, and PostHog deduplicates by uuid what an earlier request of it delivered.
-        return all(self._post_with_retries(chunk, deadline) for chunk in self._requests(events))
-
-    def _requests(self, events: list[PostHogEvent]) -> list[list[dict[str, Any]]]:
-        """The events as posthog's messages, cut into requests under its request cap (one event
-        always fits); one over the per-event limit is dropped, counted and logged once."""
-        from posthog.version import VERSION
-
-        requests: list[list[dict[str, Any]]] = []
-        size = MAX_REQUEST_BYTES  # no request open yet
-        dropped: list[int] = []
-        for event in events:
-            message = {
-                "event": event.event,
-                "distinct_id": event.distinct_id,
-                "properties": {**event.properties, "$lib": "posthog-python", "$lib_version": VERSION},
-                "timestamp": event.timestamp.isoformat(),
-                "uuid": event.uuid,
-            }
-            message_size = len(json.dumps(message, separators=(",", ":")).encode("utf-8"))
-            if message_size > POSTHOG_MAX_EVENT_BYTES:
-                dropped.append(message_size)
-                continue
-            if size + message_size + 1 > MAX_REQUEST_BYTES:
-                requests.append([])
-                size = _REQUEST_ENVELOPE_BYTES
+    requests: list[list[dict[str, Any]]] = []
+    size = MAX_REQUEST_BYTES  # no request open yet
+    dropped: list[int] = []
+    for event in events:
+        message = {
+            "event": event.event,
+            "distinct_id": event.distinct_id,
+            "properties": {**event.properties, "$lib": "posthog-python", "$lib_version": VERSION},
+            "timestamp": event.timestamp.isoformat(),
+            "uuid": event.uuid,
+        }
+        message_size = len(json.dumps(message, separators=(",", ":")).encode("utf-8"))
+        if message_size > POSTHOG_MAX_EVENT_BYTES:
+            dropped.append(message_size)
+        elif size + message_size + 1 > MAX_REQUEST_BYTES:
+            requests.append([message])
+            size = _REQUEST_ENVELOPE_BYTES + message_size + 1
+        else:
             requests[-1].append(message)
             size += message_size + 1
-        if dropped:
-            self.count_dropped(len(dropped))
-            message = (
-                "PostHog exporter dropped %d event(s) (largest %d bytes) over PostHog's per-event limit "
-                "of %d bytes; further drops are counted in dropped_events, not logged."
-            )
-            warn_once(
-                ("oversized", ""),
-                logging.WARNING,
-                message,
-                len(dropped),
-                max(dropped),
-                POSTHOG_MAX_EVENT_BYTES,
-            )
-        return requests
+    if dropped:
+        warning = (
+            "PostHog exporter dropped %d event(s) (largest %d bytes) over PostHog's per-event limit "
+            "of %d bytes; further drops are counted in dropped_events, not logged."
+        )
+        args = (len(dropped), max(dropped), POSTHOG_MAX_EVENT_BYTES)
+        warn_once(("oversized", ""), logging.WARNING, warning, *args)
+    return requests, len(dropped)
 
-    def _post_with_retries(self, chunk: list[dict[str, Any]], deadline: float) -> bool:
-        attempt_number = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return self._failed(len(chunk), "timed out", retried=attempt_number > 0)
-            attempt = self._post_once(chunk, remaining)
-            if attempt.delivered:
-                return True
-            if not attempt.retryable or self._no_retries.is_set():
-                return self._failed(len(chunk), attempt.what, retried=attempt_number > 0)
-            delay = attempt.retry_after_s
-            if delay is None:
-                delay = min(2.0**attempt_number, MAX_BACKOFF_S)
-            if delay >= deadline - time.monotonic():
-                return self._failed(len(chunk), attempt.what, retried=attempt_number > 0)
-            _logger.debug("PostHog export: %s, retrying in %.1f s.", attempt.what, delay)
-            if self._no_retries.wait(delay):
-                return self._failed(len(chunk), f"{attempt.what}, then told to stop retrying", retried=True)
-            attempt_number += 1
 
-    def _post_once(self, chunk: list[dict[str, Any]], timeout_s: float) -> Attempt:
-        """One request, judged by posthog's rules: 2xx delivered; 408, 429 and 5xx retryable."""
-        import requests
+def post_with_retries(
+    settings: Settings, request: list[dict[str, Any]], deadline: float, no_retries: threading.Event
+) -> bool:
+    """Post one request until it is delivered, refused for good, out of time, or ``no_retries``
+    is set; True when delivered. Failures are logged once per kind, never with a payload."""
+    attempt_number = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return _failed(len(request), "timed out", retried=attempt_number > 0)
+        attempt = _post_once(settings, request, remaining)
+        if attempt.delivered:
+            return True
+        if not attempt.retryable or no_retries.is_set():
+            return _failed(len(request), attempt.what, retried=attempt_number > 0)
+        delay = attempt.retry_after_s
+        if delay is None:
+            delay = min(2.0**attempt_number, MAX_BACKOFF_S)
+        if delay >= deadline - time.monotonic():
+            return _failed(len(request), attempt.what, retried=attempt_number > 0)
+        _logger.debug("PostHog export: %s, retrying in %.1f s.", attempt.what, delay)
+        if no_retries.wait(delay):
+            return _failed(len(request), f"{attempt.what}, then told to stop retrying", retried=True)
+        attempt_number += 1
 
-        from posthog import request as posthog_request
 
-        try:
-            response = posthog_request.post(
-                self.settings.api_key,
-                host=self.settings.host,
-                path="/batch/",
-                gzip=True,
-                timeout=timeout_s,
-                batch=chunk,
-                historical_migration=False,
-            )
-        except requests.exceptions.RequestException as exc:
-            if _refused(exc):
-                return Attempt(delivered=False, what="connection refused")
-            return Attempt(delivered=False, retryable=True, what=type(exc).__name__)
-        except Exception as exc:  # not the network: the same request would fail the same way
-            return Attempt(delivered=False, what=type(exc).__name__)
-        status = response.status_code
-        if 200 <= status < 300:
-            return Attempt(delivered=True)
-        if status in (408, 429) or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            return Attempt(delivered=False, retryable=True, what=f"HTTP {status}", retry_after_s=retry_after)
-        return Attempt(delivered=False, what=f"HTTP {status}")
+def _post_once(settings: Settings, request: list[dict[str, Any]], timeout_s: float) -> Attempt:
+    """One request, judged by posthog's rules: 2xx delivered; 408, 429 and 5xx retryable."""
+    import requests
 
-    @staticmethod
-    def _failed(count: int, what: str, *, retried: bool) -> bool:
-        # One warning per kind of failure; a dead host must not print a line per batch.
-        message = "PostHog export of %d event(s) failed (%s%s); further such failures are logged at DEBUG."
-        args = (count, what, ", after retries" if retried else "")
-        if not warn_once(("export", what), logging.WARNING, message, *args):
-            _logger.debug(message, *args)
-        return False
+    from posthog import request as posthog_request
+
+    try:
+        response = posthog_request.post(
+            settings.api_key,
+            host=settings.host,
+            path="/batch/",
+            gzip=True,
+            timeout=timeout_s,
+            batch=request,
+            historical_migration=False,
+        )
+    except requests.exceptions.RequestException as exc:
+        if _refused(exc):
+            return Attempt(delivered=False, what="connection refused")
+        return Attempt(delivered=False, retryable=True, what=type(exc).__name__)
+    except Exception as exc:  # not the network: the same request would fail the same way
+        return Attempt(delivered=False, what=type(exc).__name__)
+    status = response.status_code
+    if 200 <= status < 300:
+        return Attempt(delivered=True)
+    if status in (408, 429) or status >= 500:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return Attempt(delivered=False, retryable=True, what=f"HTTP {status}", retry_after_s=retry_after)
+    return Attempt(delivered=False, what=f"HTTP {status}")
+
+
+def _failed(count: int, what: str, *, retried: bool) -> bool:
+    # One warning per kind of failure; a dead host must not print a line per batch.
+    message = "PostHog export of %d event(s) failed (%s%s); further such failures are logged at DEBUG."
+    args = (count, what, ", after retries" if retried else "")
+    if not warn_once(("export", what), logging.WARNING, message, *args):
+        _logger.debug(message, *args)
+    return False

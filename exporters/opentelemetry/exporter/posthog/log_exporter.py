@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.exporter.posthog._base import PostHogExporterBase
-from opentelemetry.exporter.posthog._mapping import log_to_event
+from opentelemetry.exporter.posthog._mapping import MappingOptions, PostHogEvent, log_to_event
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
 
@@ -22,7 +22,8 @@ class PostHogLogExporter(PostHogExporterBase, LogRecordExporter):
     ``BatchLogRecordProcessor``. Settings as for :class:`PostHogSpanExporter`.
     """
 
-    _to_event = staticmethod(log_to_event)
+    def _to_event(self, item: Any, options: MappingOptions) -> PostHogEvent | None:
+        return log_to_event(item, options)
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         return LogRecordExportResult.SUCCESS if self._send(batch) else LogRecordExportResult.FAILURE

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from opentelemetry.exporter.posthog._base import PostHogExporterBase
-from opentelemetry.exporter.posthog._mapping import span_to_event
+from opentelemetry.exporter.posthog._mapping import MappingOptions, PostHogEvent, span_to_event
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -21,7 +21,8 @@ class PostHogSpanExporter(PostHogExporterBase, SpanExporter):
     exporters do; use it behind a ``BatchSpanProcessor``, which owns the queue.
     """
 
-    _to_event = staticmethod(span_to_event)
+    def _to_event(self, item: ReadableSpan, options: MappingOptions) -> PostHogEvent | None:
+        return span_to_event(item, options)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return SpanExportResult.SUCCESS if self._send(spans) else SpanExportResult.FAILURE
