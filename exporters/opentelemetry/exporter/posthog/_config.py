@@ -70,17 +70,13 @@ def warn_once(key: tuple[str, str], level: int, msg: str, *args: object) -> bool
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved settings. ``disabled_reason`` is None when the exporter may send."""
+    """Resolved settings; ``enabled`` is False when the exporter must not send (no key, bad host)."""
 
     api_key: str = field(repr=False)  # never shown, even in a debugger or a log line
     host: str
     timeout_s: float
     mapping: MappingOptions
-    disabled_reason: str | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.disabled_reason is None
+    enabled: bool
 
 
 class _Kind(NamedTuple):
@@ -95,11 +91,7 @@ _TRUE_WORDS, _FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "of
 _FLAG_WORDS = {**dict.fromkeys(_TRUE_WORDS, True), **dict.fromkeys(_FALSE_WORDS, False)}
 _TEXT = _Kind(lambda value: isinstance(value, str), str, "a string")
 _NAME = _Kind(lambda value: isinstance(value, str) and bool(value.strip()), str, "a non-empty string")
-_FLAG = _Kind(
-    lambda value: isinstance(value, bool),
-    lambda raw: _FLAG_WORDS[raw.lower()],
-    "true or false",
-)
+_FLAG = _Kind(lambda value: isinstance(value, bool), lambda raw: _FLAG_WORDS[raw.lower()], "true or false")
 _SECONDS = _Kind(
     lambda value: isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf,
     float,
@@ -157,15 +149,13 @@ def resolve(
     )
     key = _setting(OTEL_EXPORTER_POSTHOG_API_KEY, api_key, _TEXT, "").strip()
     resolved_host = _setting(OTEL_EXPORTER_POSTHOG_HOST, host, _TEXT, DEFAULT_HOST).strip()
-    reason: str | None = None
-    if not _is_http_url(resolved_host):
-        reason = "invalid host"
+    valid_host = _is_http_url(resolved_host)
+    if not valid_host:
         source = "the host argument" if host is not None else OTEL_EXPORTER_POSTHOG_HOST
         # The host is not a secret; it is shown so that the typo can be found.
         message = "PostHog exporter disabled: %s is %r, expected an http:// or https:// URL such as %s."
         warn_once(("host", resolved_host), logging.ERROR, message, source, resolved_host, DEFAULT_HOST)
     elif not key:
-        reason = "no api key"
         message = "PostHog exporter disabled: no API key (pass api_key or set %s)."
         warn_once(("api_key", ""), logging.WARNING, message, OTEL_EXPORTER_POSTHOG_API_KEY)
-    return Settings(key, resolved_host.rstrip("/"), timeout_s, mapping, reason)
+    return Settings(key, resolved_host.rstrip("/"), timeout_s, mapping, enabled=valid_host and bool(key))

@@ -72,9 +72,6 @@ class PostHogEvent:
     properties: dict[str, Any] = field(default_factory=dict)
 
 
-# ---------------------------------------------------------------------------- values
-
-
 def json_value(value: Any, _depth: int = 0) -> Any:
     """Return ``value`` as something ``json.dumps`` accepts and PostHog stores faithfully.
 
@@ -105,7 +102,8 @@ def _safe_str(value: Any) -> str:
         return f"<unprintable {type(value).__name__}>"
 
 
-def _json_size(value: Any) -> int:
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON, as it travels."""
     return len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
@@ -116,15 +114,13 @@ def fit_properties(properties: dict[str, Any], limit: int = MAX_PROPERTIES_BYTES
     event carries ``$otel_trimmed: true`` (and ``$otel_dropped_properties: n`` in the rare
     case where truncating values was not enough). ``properties`` must already be JSON-safe.
     """
-    size = _json_size(properties)
-    if size <= limit:
+    if json_size(properties) <= limit:
         return properties
-    props = dict(properties)
-    props[TRIMMED_PROPERTY] = True
-    size = _json_size(props)
+    props = {**properties, TRIMMED_PROPERTY: True}
+    size = json_size(props)
     # Serialized size of each value that may be cut; the total is kept up to date from
     # these (JSON sizes add up per value), so that one pass costs one serialization.
-    sizes = {k: _json_size(v) for k, v in props.items() if k not in _RESERVED}
+    sizes = {k: json_size(v) for k, v in props.items() if k not in _RESERVED}
     for _ in range(_MAX_TRIM_ROUNDS):
         if size <= limit or not sizes:
             break
@@ -136,21 +132,15 @@ def fit_properties(properties: dict[str, Any], limit: int = MAX_PROPERTIES_BYTES
         # Each character removed saves at least one byte of JSON.
         keep = len(text) - (size - limit) - len(_TRIM_MARKER) - 2
         props[key] = text[:keep] + _TRIM_MARKER if keep > 0 else _TRIM_MARKER
-        new_size = _json_size(props[key])
+        new_size = json_size(props[key])
         size += new_size - sizes[key]
         sizes[key] = new_size
-    size = _json_size(props)
-    if size > limit:
+    if json_size(props) > limit:
         # Too many properties rather than too large ones: keep only the computed fields,
         # and say how many were dropped.
         kept = {k: v for k, v in props.items() if k in _RESERVED}
-        kept[DROPPED_PROPERTIES_PROPERTY] = len(props) - len(kept)
-        kept[TRIMMED_PROPERTY] = True
-        props = kept
+        return {**kept, DROPPED_PROPERTIES_PROPERTY: len(props) - len(kept), TRIMMED_PROPERTY: True}
     return props
-
-
-# ---------------------------------------------------------------------- identities
 
 
 def _hex_id(value: int | None, digits: int) -> str | None:
@@ -179,11 +169,6 @@ DISTINCT_ID_ATTRIBUTE = "posthog.distinct_id"
 arrives under the id it was recorded with, never under the sender's. Never a property."""
 
 
-def _distinct_id(resource: Resource | None, options: MappingOptions) -> str:
-    value = resource.attributes.get(DISTINCT_ID_ATTRIBUTE) if resource is not None else None
-    return value if isinstance(value, str) and value else options.distinct_id
-
-
 def _trace_context(options: MappingOptions, **ids: str | None) -> dict[str, str]:
     """``$trace_id``, ``$span_id``, ... when the exporter is asked for them (opt-in)."""
     return {f"${name}": value for name, value in ids.items() if value} if options.trace_context else {}
@@ -191,32 +176,28 @@ def _trace_context(options: MappingOptions, **ids: str | None) -> dict[str, str]
 
 def _event(
     name: str,
-    distinct_id: str,
-    uuid: str,
+    identity: tuple[object, ...],
     timestamp_ns: int | None,
     resource: Resource | None,
     options: MappingOptions,
     *layers: Mapping[str, Any],
 ) -> PostHogEvent:
-    """The one way every event is built: the properties are the resource attributes (opt-in;
-    the pipeline in front of the exporter has already scrubbed them), then ``layers`` in
-    order, each value made JSON-safe; later keys win."""
-    if options.resource_attributes and resource is not None:
-        own = {k: v for k, v in resource.attributes.items() if k != DISTINCT_ID_ATTRIBUTE}
-        layers = (own, *layers)
+    """The one way every event is built. ``identity`` (the telemetry's kind and ids) makes the
+    uuid; the properties are the resource attributes (opt-in; the pipeline in front of the
+    exporter has already scrubbed them), then ``layers`` in order, JSON-safe; later keys win."""
+    attributes = resource.attributes if resource is not None else {}
+    recorded_id = attributes.get(DISTINCT_ID_ATTRIBUTE)
+    distinct_id = recorded_id if isinstance(recorded_id, str) and recorded_id else options.distinct_id
+    if options.resource_attributes:
+        layers = ({k: v for k, v in attributes.items() if k != DISTINCT_ID_ATTRIBUTE}, *layers)
     properties: dict[str, Any] = {}
     for layer in layers:
         properties.update({str(k): json_value(v) for k, v in layer.items()})
     # Anonymous runs: no GeoIP lookup, no person profile.
     properties["$geoip_disable"] = True
     properties["$process_person_profile"] = False
-    return PostHogEvent(
-        event=name,
-        distinct_id=distinct_id,
-        uuid=uuid,
-        timestamp=datetime_from_ns(timestamp_ns),
-        properties=fit_properties(properties),
-    )
+    uuid = event_uuid(identity[0], distinct_id, *identity[1:])
+    return PostHogEvent(name, distinct_id, uuid, datetime_from_ns(timestamp_ns), fit_properties(properties))
 
 
 def span_to_event(span: ReadableSpan, options: MappingOptions) -> PostHogEvent | None:
@@ -234,12 +215,9 @@ def span_to_event(span: ReadableSpan, options: MappingOptions) -> PostHogEvent |
     computed["status"] = span.status.status_code.name.lower()
     if span.status.description:
         computed["status_message"] = span.status.description
-    distinct_id = _distinct_id(span.resource, options)
-    uuid = event_uuid("span", distinct_id, trace_id, span_id)
+    identity = ("span", trace_id, span_id)
     timestamp_ns = span.end_time or span.start_time
-    return _event(
-        span.name, distinct_id, uuid, timestamp_ns, span.resource, options, span.attributes or {}, computed
-    )
+    return _event(span.name, identity, timestamp_ns, span.resource, options, span.attributes or {}, computed)
 
 
 def log_to_event(record: Any, options: MappingOptions) -> PostHogEvent | None:
@@ -252,30 +230,24 @@ def log_to_event(record: Any, options: MappingOptions) -> PostHogEvent | None:
     name = getattr(log, "event_name", None)
     if not name:
         return None
-    resource = getattr(record, "resource", None)
     body = log.body if isinstance(log.body, Mapping) else {} if log.body is None else {"body": log.body}
     trace_id, span_id = _hex_id(log.trace_id, 32), _hex_id(log.span_id, 16)
     timestamp_ns = log.timestamp or log.observed_timestamp
-    distinct_id = _distinct_id(resource, options)
-    uuid = event_uuid("log", distinct_id, trace_id, span_id, timestamp_ns, name)
+    identity = ("log", trace_id, span_id, timestamp_ns, name)
     context = _trace_context(options, trace_id=trace_id, span_id=span_id)
-    return _event(
-        str(name), distinct_id, uuid, timestamp_ns, resource, options, body, log.attributes or {}, context
-    )
+    resource = getattr(record, "resource", None)
+    return _event(str(name), identity, timestamp_ns, resource, options, body, log.attributes or {}, context)
 
 
-# ------------------------------------------------------------------------- metrics
-
-
-def metric_properties(metrics: Sequence[Any]) -> tuple[dict[str, Any], int]:
-    """Latest value of each metric as properties, and the newest point's time in ns.
-
-    Gauges and sums give their value; histograms give ``.count``, ``.sum``, ``.min`` and
-    ``.max``. A metric with several data points keys each ``name{k=v,...}``.
-    """
-    properties: dict[str, Any] = {}
+def resource_metrics_to_event(
+    resource_metrics: Any, event_name: str, options: MappingOptions
+) -> PostHogEvent | None:
+    """The metrics of one resource (one export of a MeterProvider) → one event of their latest
+    values (None if none has one): gauges and sums give their value; histograms give
+    ``.count``, ``.sum``, ``.min`` and ``.max``; several data points are keyed ``name{k=v,...}``."""
+    values: dict[str, Any] = {}
     newest = 0
-    for metric in metrics:
+    for metric in (m for scope in resource_metrics.scope_metrics for m in scope.metrics):
         points = list(getattr(metric.data, "data_points", ()) or ())
         for point in points:
             newest = max(newest, getattr(point, "time_unix_nano", 0) or 0)
@@ -283,23 +255,16 @@ def metric_properties(metrics: Sequence[Any]) -> tuple[dict[str, Any], int]:
             if len(points) > 1:
                 key += "{" + ",".join(f"{k}={v}" for k, v in sorted((point.attributes or {}).items())) + "}"
             if hasattr(point, "value"):
-                properties[key] = point.value
+                values[key] = point.value
             elif hasattr(point, "count"):
-                for part in ("count", "sum", "min", "max"):
-                    properties[f"{key}.{part}"] = getattr(point, part)
-    return properties, newest
-
-
-def resource_metrics_to_event(
-    resource_metrics: Any, event_name: str, options: MappingOptions
-) -> PostHogEvent | None:
-    """The metrics of one resource (one export of a MeterProvider) → one event; None if none has a value."""
-    metrics = [m for scope in resource_metrics.scope_metrics for m in scope.metrics]
-    values, newest = metric_properties(metrics)
+                values.update(
+                    {f"{key}.{part}": getattr(point, part) for part in ("count", "sum", "min", "max")}
+                )
     if not values:
         return None
-    uuid = event_uuid("metrics", event_name, options.distinct_id, newest)
-    return _event(event_name, options.distinct_id, uuid, newest, resource_metrics.resource, options, values)
+    return _event(
+        event_name, ("metrics", event_name, newest), newest, resource_metrics.resource, options, values
+    )
 
 
 def metrics_to_events(metrics_data: Any, event_name: str, options: MappingOptions) -> list[PostHogEvent]:

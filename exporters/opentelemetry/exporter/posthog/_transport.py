@@ -25,7 +25,6 @@ send: it costs ~190 ms, which a process that never sends does not pay.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -37,7 +36,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from opentelemetry.exporter.posthog._config import Settings, warn_once
-from opentelemetry.exporter.posthog._mapping import POSTHOG_MAX_EVENT_BYTES, PostHogEvent
+from opentelemetry.exporter.posthog._mapping import POSTHOG_MAX_EVENT_BYTES, PostHogEvent, json_size
 
 _logger = logging.getLogger("opentelemetry.exporter.posthog")
 
@@ -73,19 +72,22 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def _refused(exc: BaseException) -> bool:
-    """Whether a requests error wraps ConnectionRefusedError (requests and urllib3 nest it)."""
+    """Whether a requests error wraps ConnectionRefusedError (requests and urllib3 nest it in
+    their own errors' args, ``reason``, cause and context)."""
     pending: list[Any] = [exc]
     seen: set[int] = set()
     while pending:
         current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
         if isinstance(current, ConnectionRefusedError):
             return True
-        if isinstance(current, BaseException):
-            pending.extend(current.args)
-            pending.extend((current.__cause__, current.__context__, getattr(current, "reason", None)))
+        if isinstance(current, BaseException) and id(current) not in seen:
+            seen.add(id(current))
+            pending += [
+                *current.args,
+                current.__cause__,
+                current.__context__,
+                getattr(current, "reason", None),
+            ]
     return False
 
 
@@ -121,7 +123,7 @@ def requests_for(events: list[PostHogEvent]) -> tuple[list[list[dict[str, Any]]]
             "timestamp": event.timestamp.isoformat(),
             "uuid": event.uuid,
         }
-        message_size = len(json.dumps(message, separators=(",", ":")).encode("utf-8"))
+        message_size = json_size(message)
         if message_size > POSTHOG_MAX_EVENT_BYTES:
             dropped.append(message_size)
         elif size + message_size + 1 > MAX_REQUEST_BYTES:
@@ -148,17 +150,15 @@ def post_with_retries(
     attempt_number = 0
     while True:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return _failed(len(request), "timed out", retried=attempt_number > 0)
-        attempt = _post_once(settings, request, remaining)
+        attempt = (
+            _post_once(settings, request, remaining) if remaining > 0 else Attempt(False, what="timed out")
+        )
         if attempt.delivered:
             return True
-        if not attempt.retryable or no_retries.is_set():
-            return _failed(len(request), attempt.what, retried=attempt_number > 0)
         delay = attempt.retry_after_s
         if delay is None:
             delay = min(2.0**attempt_number, MAX_BACKOFF_S)
-        if delay >= deadline - time.monotonic():
+        if not attempt.retryable or no_retries.is_set() or delay >= deadline - time.monotonic():
             return _failed(len(request), attempt.what, retried=attempt_number > 0)
         _logger.debug("PostHog export: %s, retrying in %.1f s.", attempt.what, delay)
         if no_retries.wait(delay):
