@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.exporter.posthog._base import PostHogExporterBase
 from opentelemetry.exporter.posthog._mapping import MappingOptions, PostHogEvent, log_to_event
+from opentelemetry.exporter.posthog._transport import PostHogExporterBase
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
 
@@ -19,7 +19,7 @@ class PostHogLogExporter(PostHogExporterBase, LogRecordExporter):
     """OpenTelemetry SDK log record exporter that sends events as PostHog events.
 
     ``export`` sends synchronously and returns the real result; use it behind a
-    ``BatchLogRecordProcessor``. Settings as for :class:`PostHogSpanExporter`.
+    ``BatchLogRecordProcessor``. Settings as for every PostHog exporter (:class:`PostHogExporterBase`).
     """
 
     def _to_event(self, item: Any, options: MappingOptions) -> PostHogEvent | None:

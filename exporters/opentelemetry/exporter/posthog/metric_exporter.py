@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.exporter.posthog._base import PostHogExporterBase
 from opentelemetry.exporter.posthog._mapping import MappingOptions, PostHogEvent, resource_metrics_to_event
+from opentelemetry.exporter.posthog._transport import PostHogExporterBase
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     MetricExporter,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from opentelemetry.exporter.posthog._base import PostHogExporterBase
 from opentelemetry.exporter.posthog._mapping import MappingOptions, PostHogEvent, span_to_event
+from opentelemetry.exporter.posthog._transport import PostHogExporterBase
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
