@@ -38,9 +38,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.exporter.posthog._config import Settings, resolve, warn_once
 from opentelemetry.exporter.posthog._mapping import (
@@ -59,14 +58,12 @@ MAX_BACKOFF_S = 30.0
 """posthog's own cap on one backoff."""
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """What one request came to."""
+class Failure(NamedTuple):
+    """Why one request was not delivered, and whether (and when) posthog's rules retry it."""
 
-    delivered: bool
+    what: str  # "HTTP 503", "connection refused", "ReadTimeout": never a payload
     retryable: bool = False
-    what: str = ""  # "HTTP 503", "connection refused", "ReadTimeout": never a payload
-    retry_after_s: float | None = None
+    retry_after_s: float | None = None  # the server's Retry-After, if it sent one
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -94,12 +91,8 @@ def _refused(exc: BaseException) -> bool:
             return True
         if isinstance(current, BaseException) and id(current) not in seen:
             seen.add(id(current))
-            pending += [
-                *current.args,
-                current.__cause__,
-                current.__context__,
-                getattr(current, "reason", None),
-            ]
+            pending.extend(current.args)
+            pending.extend((current.__cause__, current.__context__, getattr(current, "reason", None)))
     return False
 
 
@@ -162,24 +155,25 @@ def post_with_retries(
     attempt_number = 0
     while True:
         remaining = deadline - time.monotonic()
-        attempt = (
-            _post_once(settings, request, remaining) if remaining > 0 else Attempt(False, what="timed out")
-        )
-        if attempt.delivered:
+        if remaining <= 0:
+            return _failed(len(request), "timed out", retried=attempt_number > 0)
+        failure = _post_once(settings, request, remaining)
+        if failure is None:
             return True
-        delay = attempt.retry_after_s
+        delay = failure.retry_after_s
         if delay is None:
             delay = min(2.0**attempt_number, MAX_BACKOFF_S)
-        if not attempt.retryable or no_retries.is_set() or delay >= deadline - time.monotonic():
-            return _failed(len(request), attempt.what, retried=attempt_number > 0)
-        _logger.debug("PostHog export: %s, retrying in %.1f s.", attempt.what, delay)
+        if not failure.retryable or no_retries.is_set() or delay >= deadline - time.monotonic():
+            return _failed(len(request), failure.what, retried=attempt_number > 0)
+        _logger.debug("PostHog export: %s, retrying in %.1f s.", failure.what, delay)
         if no_retries.wait(delay):
-            return _failed(len(request), f"{attempt.what}, then told to stop retrying", retried=True)
+            return _failed(len(request), f"{failure.what}, then told to stop retrying", retried=True)
         attempt_number += 1
 
 
-def _post_once(settings: Settings, request: list[dict[str, Any]], timeout_s: float) -> Attempt:
-    """One request, judged by posthog's rules: 2xx delivered; 408, 429 and 5xx retryable."""
+def _post_once(settings: Settings, request: list[dict[str, Any]], timeout_s: float) -> Failure | None:
+    """One request, judged by posthog's rules: None when delivered (2xx); 408, 429 and 5xx
+    retryable."""
     import requests
 
     from posthog import request as posthog_request
@@ -196,17 +190,16 @@ def _post_once(settings: Settings, request: list[dict[str, Any]], timeout_s: flo
         )
     except requests.exceptions.RequestException as exc:
         if _refused(exc):
-            return Attempt(delivered=False, what="connection refused")
-        return Attempt(delivered=False, retryable=True, what=type(exc).__name__)
+            return Failure("connection refused")
+        return Failure(type(exc).__name__, retryable=True)
     except Exception as exc:  # not the network: the same request would fail the same way
-        return Attempt(delivered=False, what=type(exc).__name__)
+        return Failure(type(exc).__name__)
     status = response.status_code
     if 200 <= status < 300:
-        return Attempt(delivered=True)
+        return None
     if status in (408, 429) or status >= 500:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return Attempt(delivered=False, retryable=True, what=f"HTTP {status}", retry_after_s=retry_after)
-    return Attempt(delivered=False, what=f"HTTP {status}")
+        return Failure(f"HTTP {status}", True, parse_retry_after(response.headers.get("Retry-After")))
+    return Failure(f"HTTP {status}")
 
 
 def _failed(count: int, what: str, *, retried: bool) -> bool:

@@ -19,7 +19,7 @@ class PostHogLogExporter(PostHogExporterBase, LogRecordExporter):
     """OpenTelemetry SDK log record exporter that sends events as PostHog events.
 
     ``export`` sends synchronously and returns the real result; use it behind a
-    ``BatchLogRecordProcessor``. Settings as for every PostHog exporter (:class:`PostHogExporterBase`).
+    ``BatchLogRecordProcessor``. Settings: see :class:`PostHogExporterBase`.
     """
 
     def _to_event(self, item: Any, options: MappingOptions) -> PostHogEvent | None:
