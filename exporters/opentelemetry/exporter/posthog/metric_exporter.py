@@ -28,8 +28,8 @@ class PostHogMetricExporter(PostHogExporterBase, MetricExporter):
 
     Properties: gauge and sum values, histogram ``<name>.count/.sum/.min/.max``; a metric
     with several data points keys each ``<name>{k=v,...}``. ``export`` sends synchronously
-    within ``timeout_millis`` and the exporter's ``timeout``. Settings as for
-    :class:`PostHogSpanExporter`.
+    within ``timeout_millis`` and the exporter's ``timeout``. Settings: see
+    :class:`PostHogExporterBase`.
     """
 
     def __init__(
