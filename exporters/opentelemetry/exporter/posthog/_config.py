@@ -102,12 +102,12 @@ _SECONDS = _Kind(
 def _setting(env_name: str, argument: Any, kind: _Kind, default: Any) -> Any:
     """One setting, by the rule for all of them: the argument if given (invalid: ``ValueError``),
     else the variable if set (invalid: one warning naming it, then the default), else
-    ``default``. A text argument is never echoed in the error: it may be a key."""
+    ``default``. Only a number or a boolean is echoed in the error: anything else may be a key."""
     if argument is not None:
         if not kind.valid(argument):
             name = env_name.removeprefix("OTEL_EXPORTER_POSTHOG_").lower()
-            got = "" if isinstance(argument, str) else f", got {argument!r}"
-            raise ValueError(f"{name} must be {kind.accepts}{got}")
+            shown = repr(argument) if isinstance(argument, (bool, int, float)) else type(argument).__name__
+            raise ValueError(f"{name} must be {kind.accepts}, got {shown}")
         return argument
     raw = os.environ.get(env_name, "").strip()
     if not raw:

@@ -3,10 +3,10 @@ layer, within the export's deadline (the exporter's ``timeout``, retries include
 request gets what is left of it). Shaped like the OTLP/HTTP exporters: the caller's batch
 processor owns the queue; ``export`` sends what it is given and returns the real answer.
 
-What the span, log and metric exporters share is written once, in :class:`PostHogExporterBase`:
-each exporter only says how one item of its telemetry becomes an event. A mapping bug costs a
-count and one log line, never an exception in the host program; nothing is buffered, so
-``force_flush`` has nothing to do; ``shutdown`` may be called any number of times.
+What the span, log and metric exporters share is written once, in :class:`PostHogExporterBase`
+(at the end): a mapping bug costs a count and one log line, never an exception in the host
+program; nothing is buffered, so ``force_flush`` has nothing to do; ``shutdown`` may be called
+any number of times.
 
 The answer, by posthog-python's own rules (``posthog/consumer.py``):
 
@@ -212,9 +212,10 @@ def _failed(count: int, what: str, *, retried: bool) -> bool:
 
 
 class PostHogExporterBase:
-    """Settings resolve argument → ``OTEL_EXPORTER_POSTHOG_*`` environment → default (see
-    ``exporters/README.md``). Without an API key, or with a host that is not an http(s) URL,
-    the exporter is disabled and ``export`` returns FAILURE without sending."""
+    """What every PostHog exporter is; a subclass only says how one item becomes an event
+    (``_to_event``). Settings resolve argument → ``OTEL_EXPORTER_POSTHOG_*`` → default (see
+    ``exporters/README.md``); without an API key, or with a host that is not an http(s) URL, the
+    exporter is disabled and ``export`` returns FAILURE without sending."""
 
     def __init__(
         self,
