@@ -241,6 +241,7 @@ class PostHogExporterBase:
         self._dropped = 0
 
     def _to_event(self, item: Any, options: MappingOptions) -> PostHogEvent | None:
+        """One item of the exporter's telemetry as an event (None: it is not one)."""
         raise NotImplementedError
 
     @property
