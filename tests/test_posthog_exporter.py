@@ -212,6 +212,27 @@ def test_log_without_trace_gets_the_exporters_id_and_plain_logs_are_skipped() ->
     assert _mapping.log_to_event(plain, EVERYTHING) is None
 
 
+def test_a_resource_recorded_under_a_product_id_keeps_it_for_every_signal() -> None:
+    """Data kept and sent later (a replayed spool) arrives under the id it was recorded with,
+    spans, events and metrics alike; the attribute itself never becomes a property."""
+    recorded = Resource.create({"service.name": "trainer", _mapping.DISTINCT_ID_ATTRIBUTE: "recorded-id"})
+    (span,) = make_spans(1, resource=recorded)
+    (record,) = make_logs(lambda logger, tracer: logger.emit(event_name="train-end"), resource=recorded)
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(resource=recorded, metric_readers=[reader], shutdown_on_exit=False)
+    provider.get_meter("test").create_counter("train.steps").add(1)
+    (metrics,) = _mapping.metrics_to_events(reader.get_metrics_data(), "train-metrics", EVERYTHING)
+    provider.shutdown()
+    for event in (
+        _mapping.span_to_event(span, EVERYTHING),
+        _mapping.log_to_event(record, EVERYTHING),
+        metrics,
+    ):
+        assert event is not None and event.distinct_id == "recorded-id"
+        assert event.properties["service.name"] == "trainer"
+        assert _mapping.DISTINCT_ID_ATTRIBUTE not in event.properties
+
+
 def test_values_become_json_serializable() -> None:
     class Opaque:
         def __str__(self) -> str:
@@ -712,21 +733,21 @@ def test_the_sdk_destination_leaves_unset_settings_to_the_exporters_own_variable
     fresh = destinations.posthog(sdk_settings.Settings(posthog_spans=True), API_KEY)
     assert given is not None and fresh is not None
     try:
-        assert given.span_exporter._sink.settings.timeout_s == 7.0
+        assert given.span_exporter._settings.timeout_s == 7.0
         assert given.span_exporter.export(make_spans(1)) is SpanExportResult.SUCCESS
         assert fresh.span_exporter.export(make_spans(1)) is SpanExportResult.SUCCESS
         first, second = posthog_server.events
         assert first["distinct_id"] == "run-product-id"
         assert second["distinct_id"] not in ("run-product-id", "pinned-by-a-variable")
-        assert fresh.log_exporter._sink.settings.mapping.distinct_id == second["distinct_id"]
+        assert fresh.log_exporter._settings.mapping.distinct_id == second["distinct_id"]
         for event in (first, second):
             assert "service.name" not in event["properties"] and "$trace_id" not in event["properties"]
 
         own_host = sdk_settings.Settings(posthog_host="http://127.0.0.1:1", posthog_spans=True)
         explicit = destinations.posthog(own_host, API_KEY, export_timeout=3.0)
         assert explicit is not None
-        assert explicit.span_exporter._sink.settings.host == "http://127.0.0.1:1"
-        assert explicit.span_exporter._sink.settings.timeout_s == 3.0
+        assert explicit.span_exporter._settings.host == "http://127.0.0.1:1"
+        assert explicit.span_exporter._settings.timeout_s == 3.0
     finally:
         for dest in (given, fresh):
             dest.span_exporter.shutdown()

@@ -15,7 +15,9 @@ import math
 import os
 import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from opentelemetry.exporter.posthog._mapping import MappingOptions
@@ -68,82 +70,57 @@ def warn_once(key: tuple[str, str], level: int, msg: str, *args: object) -> bool
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved settings. ``disabled_reason`` is None when the exporter may send."""
+    """Resolved settings; ``enabled`` is False when the exporter must not send (no key, bad host)."""
 
-    api_key: str
+    api_key: str = field(repr=False)  # never shown, even in a debugger or a log line
     host: str
     timeout_s: float
     mapping: MappingOptions
-    disabled_reason: str | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.disabled_reason is None
-
-    def __repr__(self) -> str:  # never show the key, even in a debugger or a log line
-        return (
-            f"Settings(host={self.host!r}, timeout_s={self.timeout_s!r}, "
-            f"resource_attributes={self.mapping.resource_attributes!r}, "
-            f"trace_context={self.mapping.trace_context!r}, "
-            f"disabled_reason={self.disabled_reason!r})"
-        )
+    enabled: bool
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return None
-    return value.strip()
+class _Kind(NamedTuple):
+    """What one kind of setting accepts: ``valid`` checks an argument or a parsed variable."""
+
+    valid: Callable[[Any], bool]
+    parse: Callable[[str], Any]  # the variable's text → a value (ValueError, KeyError: not one)
+    accepts: str
 
 
-def _positive_seconds(argument: float | None, env_name: str, default: float) -> float:
+_TRUE_WORDS, _FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+_FLAG_WORDS = {**dict.fromkeys(_TRUE_WORDS, True), **dict.fromkeys(_FALSE_WORDS, False)}
+_TEXT = _Kind(lambda value: isinstance(value, str), str, "a string")
+_NAME = _Kind(lambda value: isinstance(value, str) and bool(value.strip()), str, "a non-empty string")
+_FLAG = _Kind(lambda value: isinstance(value, bool), lambda raw: _FLAG_WORDS[raw.lower()], "true or false")
+_SECONDS = _Kind(
+    lambda value: isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf,
+    float,
+    "a positive number of seconds",
+)
+
+
+def _setting(env_name: str, argument: Any, kind: _Kind, default: Any) -> Any:
+    """One setting, by the rule for all of them: the argument if given (invalid: ``ValueError``),
+    else the variable if set (invalid: one warning naming it, then the default), else
+    ``default``. Only a number or a boolean is echoed in the error: anything else may be a key."""
     if argument is not None:
-        if (
-            isinstance(argument, bool)
-            or not isinstance(argument, (int, float))
-            or not 0 < argument < math.inf
-        ):
-            raise ValueError(f"timeout must be a positive number of seconds, got {argument!r}")
-        return float(argument)
-    raw = _env(env_name)
-    if raw is None:
+        if not kind.valid(argument):
+            name = env_name.removeprefix("OTEL_EXPORTER_POSTHOG_").lower()
+            shown = repr(argument) if isinstance(argument, (bool, int, float)) else type(argument).__name__
+            raise ValueError(f"{name} must be {kind.accepts}, got {shown}")
+        return argument
+    raw = os.environ.get(env_name, "").strip()
+    if not raw:
         return default
     try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if 0 < value < math.inf:
+        value = kind.parse(raw)
+    except (KeyError, ValueError):
+        value = None
+    if kind.valid(value):
         return value
-    warn_once(
-        (env_name, raw),
-        logging.WARNING,
-        "Invalid value %r for %s: expected a positive number of seconds; using the default %s.",
-        raw,
-        env_name,
-        default,
-    )
+    message = "Invalid value %r for %s: expected %s; using the default %s."
+    warn_once((env_name, raw), logging.WARNING, message, raw, env_name, kind.accepts, default)
     return default
-
-
-def _flag(argument: bool | None, env_name: str) -> bool:
-    if argument is not None:
-        if not isinstance(argument, bool):
-            raise ValueError(f"expected True or False, got {argument!r}")
-        return argument
-    raw = _env(env_name)
-    if raw is None:
-        return False
-    if raw.lower() in ("true", "1", "yes", "on"):
-        return True
-    if raw.lower() not in ("false", "0", "no", "off"):
-        warn_once(
-            (env_name, raw),
-            logging.WARNING,
-            "Invalid value %r for %s: expected true or false; using false.",
-            raw,
-            env_name,
-        )
-    return False
 
 
 def _is_http_url(host: str) -> bool:
@@ -164,44 +141,21 @@ def resolve(
     trace_context: bool | None = None,
 ) -> Settings:
     """Resolve every setting; log (once) why the exporters are disabled, if they are."""
-    timeout_s = _positive_seconds(timeout, OTEL_EXPORTER_POSTHOG_TIMEOUT, DEFAULT_TIMEOUT_S)
-    if distinct_id is not None and (not isinstance(distinct_id, str) or not distinct_id.strip()):
-        raise ValueError("distinct_id must be a non-empty string")
-    resolved_id = (distinct_id or _env(OTEL_EXPORTER_POSTHOG_DISTINCT_ID) or uuid.uuid4().hex).strip()
-    key = (api_key if api_key is not None else _env(OTEL_EXPORTER_POSTHOG_API_KEY) or "").strip()
-    resolved_host = (host if host is not None else _env(OTEL_EXPORTER_POSTHOG_HOST) or DEFAULT_HOST).strip()
-
-    reason: str | None = None
-    if not _is_http_url(resolved_host):
-        reason = "invalid host"
+    timeout_s = float(_setting(OTEL_EXPORTER_POSTHOG_TIMEOUT, timeout, _SECONDS, DEFAULT_TIMEOUT_S))
+    mapping = MappingOptions(
+        _setting(OTEL_EXPORTER_POSTHOG_DISTINCT_ID, distinct_id, _NAME, uuid.uuid4().hex).strip(),
+        _setting(OTEL_EXPORTER_POSTHOG_RESOURCE_ATTRIBUTES, resource_attributes, _FLAG, False),
+        _setting(OTEL_EXPORTER_POSTHOG_TRACE_CONTEXT, trace_context, _FLAG, False),
+    )
+    key = _setting(OTEL_EXPORTER_POSTHOG_API_KEY, api_key, _TEXT, "").strip()
+    resolved_host = _setting(OTEL_EXPORTER_POSTHOG_HOST, host, _TEXT, DEFAULT_HOST).strip()
+    valid_host = _is_http_url(resolved_host)
+    if not valid_host:
         source = "the host argument" if host is not None else OTEL_EXPORTER_POSTHOG_HOST
         # The host is not a secret; it is shown so that the typo can be found.
-        warn_once(
-            ("host", resolved_host),
-            logging.ERROR,
-            "PostHog exporter disabled: %s is %r, expected an http:// or https:// URL "
-            "such as %s. Nothing will be sent to PostHog.",
-            source,
-            resolved_host,
-            DEFAULT_HOST,
-        )
+        message = "PostHog exporter disabled: %s is %r, expected an http:// or https:// URL such as %s."
+        warn_once(("host", resolved_host), logging.ERROR, message, source, resolved_host, DEFAULT_HOST)
     elif not key:
-        reason = "no api key"
-        warn_once(
-            ("api_key", ""),
-            logging.WARNING,
-            "PostHog exporter disabled: no API key (pass api_key or set %s). "
-            "Nothing will be sent to PostHog.",
-            OTEL_EXPORTER_POSTHOG_API_KEY,
-        )
-    return Settings(
-        api_key=key,
-        host=resolved_host.rstrip("/"),
-        timeout_s=timeout_s,
-        mapping=MappingOptions(
-            distinct_id=resolved_id,
-            resource_attributes=_flag(resource_attributes, OTEL_EXPORTER_POSTHOG_RESOURCE_ATTRIBUTES),
-            trace_context=_flag(trace_context, OTEL_EXPORTER_POSTHOG_TRACE_CONTEXT),
-        ),
-        disabled_reason=reason,
-    )
+        message = "PostHog exporter disabled: no API key (pass api_key or set %s)."
+        warn_once(("api_key", ""), logging.WARNING, message, OTEL_EXPORTER_POSTHOG_API_KEY)
+    return Settings(key, resolved_host.rstrip("/"), timeout_s, mapping, enabled=valid_host and bool(key))

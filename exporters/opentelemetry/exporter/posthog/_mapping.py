@@ -6,9 +6,8 @@ with plain SDK objects, and so that the rules read in one place:
 * one finished span, or one log record that has an ``event_name``, becomes one event;
 * ``distinct_id`` is the resource's ``posthog.distinct_id`` when it has one (data recorded
   under another id and sent later keeps it), else the exporter's (given, or random per
-  exporter), never derived from the
-  telemetry: a trace id is an id the user's own tracing backend holds, and product analytics
-  must not be linkable to it;
+  exporter), never derived from the telemetry: a trace id is an id the user's own tracing
+  backend holds, and product analytics must not be linkable to it;
 * the event ``uuid`` is derived from the telemetry's identity, so a retried export is
   deduplicated by PostHog instead of counted twice;
 * properties are a dict body spread at top level (Axolotl's dashboards expect config keys
@@ -24,14 +23,13 @@ from __future__ import annotations
 import json
 import math
 import uuid as _uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import StatusCode
 
 # posthog.consumer.MAX_MSG_SIZE: PostHog's own client drops any single event whose JSON is
 # larger, and so does our request layer. Copied (and checked by a test) so that mapping never
@@ -44,25 +42,14 @@ MAX_PROPERTIES_BYTES = POSTHOG_MAX_EVENT_BYTES - _ENVELOPE_BYTES
 TRIMMED_PROPERTY = "$otel_trimmed"
 DROPPED_PROPERTIES_PROPERTY = "$otel_dropped_properties"
 # Computed here and always small: never truncated, kept when everything else must go.
-_RESERVED = frozenset(
-    {
-        "$trace_id",
-        "$span_id",
-        "$parent_span_id",
-        "$geoip_disable",
-        "$process_person_profile",
-        TRIMMED_PROPERTY,
-        DROPPED_PROPERTIES_PROPERTY,
-    }
-)
+_COMPUTED = ("$trace_id", "$span_id", "$parent_span_id", "$geoip_disable", "$process_person_profile")
+_RESERVED = frozenset((*_COMPUTED, TRIMMED_PROPERTY, DROPPED_PROPERTIES_PROPERTY))
 _TRIM_MARKER = "...[trimmed]"
 _MAX_TRIM_ROUNDS = 32
 _MAX_DEPTH = 16
 
 # Fixed namespace: the same telemetry always yields the same event uuid, in any process.
 _UUID_NAMESPACE = _uuid.uuid5(_uuid.NAMESPACE_URL, "https://opentelemetry.io/exporter/posthog")
-
-_STATUS_NAMES = {StatusCode.OK: "ok", StatusCode.ERROR: "error", StatusCode.UNSET: "unset"}
 
 
 @dataclass(frozen=True)
@@ -83,9 +70,6 @@ class PostHogEvent:
     uuid: str
     timestamp: datetime
     properties: dict[str, Any] = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------------------- values
 
 
 def json_value(value: Any, _depth: int = 0) -> Any:
@@ -118,7 +102,8 @@ def _safe_str(value: Any) -> str:
         return f"<unprintable {type(value).__name__}>"
 
 
-def _json_size(value: Any) -> int:
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON, as it travels."""
     return len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
@@ -129,15 +114,13 @@ def fit_properties(properties: dict[str, Any], limit: int = MAX_PROPERTIES_BYTES
     event carries ``$otel_trimmed: true`` (and ``$otel_dropped_properties: n`` in the rare
     case where truncating values was not enough). ``properties`` must already be JSON-safe.
     """
-    size = _json_size(properties)
-    if size <= limit:
+    if json_size(properties) <= limit:
         return properties
-    props = dict(properties)
-    props[TRIMMED_PROPERTY] = True
-    size = _json_size(props)
+    props = {**properties, TRIMMED_PROPERTY: True}
+    size = json_size(props)
     # Serialized size of each value that may be cut; the total is kept up to date from
     # these (JSON sizes add up per value), so that one pass costs one serialization.
-    sizes = {k: _json_size(v) for k, v in props.items() if k not in _RESERVED}
+    sizes = {k: json_size(v) for k, v in props.items() if k not in _RESERVED}
     for _ in range(_MAX_TRIM_ROUNDS):
         if size <= limit or not sizes:
             break
@@ -149,29 +132,19 @@ def fit_properties(properties: dict[str, Any], limit: int = MAX_PROPERTIES_BYTES
         # Each character removed saves at least one byte of JSON.
         keep = len(text) - (size - limit) - len(_TRIM_MARKER) - 2
         props[key] = text[:keep] + _TRIM_MARKER if keep > 0 else _TRIM_MARKER
-        new_size = _json_size(props[key])
+        new_size = json_size(props[key])
         size += new_size - sizes[key]
         sizes[key] = new_size
-    size = _json_size(props)
-    if size > limit:
+    if json_size(props) > limit:
         # Too many properties rather than too large ones: keep only the computed fields,
         # and say how many were dropped.
         kept = {k: v for k, v in props.items() if k in _RESERVED}
-        kept[DROPPED_PROPERTIES_PROPERTY] = len(props) - len(kept)
-        kept[TRIMMED_PROPERTY] = True
-        props = kept
+        return {**kept, DROPPED_PROPERTIES_PROPERTY: len(props) - len(kept), TRIMMED_PROPERTY: True}
     return props
 
 
-# ---------------------------------------------------------------------- identities
-
-
-def format_trace_id(trace_id: int | None) -> str | None:
-    return f"{trace_id:032x}" if trace_id else None
-
-
-def format_span_id(span_id: int | None) -> str | None:
-    return f"{span_id:016x}" if span_id else None
+def _hex_id(value: int | None, digits: int) -> str | None:
+    return f"{value:0{digits}x}" if value else None
 
 
 def event_uuid(*parts: object) -> str:
@@ -196,33 +169,35 @@ DISTINCT_ID_ATTRIBUTE = "posthog.distinct_id"
 arrives under the id it was recorded with, never under the sender's. Never a property."""
 
 
-def _distinct_id(resource: Resource | None, options: MappingOptions) -> str:
-    value = resource.attributes.get(DISTINCT_ID_ATTRIBUTE) if resource is not None else None
-    return value if isinstance(value, str) and value else options.distinct_id
+def _trace_context(options: MappingOptions, **ids: str | None) -> dict[str, str]:
+    """``$trace_id``, ``$span_id``, ... when the exporter is asked for them (opt-in)."""
+    return {f"${name}": value for name, value in ids.items() if value} if options.trace_context else {}
 
 
-def _base_properties(resource: Resource | None, options: MappingOptions) -> dict[str, Any]:
-    # Opt-in only; the pipeline in front of the exporter has already scrubbed the resource.
-    if resource is None or not options.resource_attributes:
-        return {}
-    return {str(k): json_value(v) for k, v in resource.attributes.items() if k != DISTINCT_ID_ATTRIBUTE}
-
-
-def _add_trace_context(properties: dict[str, Any], trace_id: str | None, span_id: str | None) -> None:
-    if trace_id:
-        properties["$trace_id"] = trace_id
-    if span_id:
-        properties["$span_id"] = span_id
-
-
-def _finish(properties: dict[str, Any]) -> dict[str, Any]:
+def _event(
+    name: str,
+    identity: tuple[object, ...],
+    timestamp_ns: int | None,
+    resource: Resource | None,
+    options: MappingOptions,
+    *layers: Mapping[str, Any],
+) -> PostHogEvent:
+    """The one way every event is built. ``identity`` (the telemetry's kind and ids) makes the
+    uuid; the properties are the resource attributes (opt-in; the pipeline in front of the
+    exporter has already scrubbed them), then ``layers`` in order, JSON-safe; later keys win."""
+    attributes = resource.attributes if resource is not None else {}
+    recorded_id = attributes.get(DISTINCT_ID_ATTRIBUTE)
+    distinct_id = recorded_id if isinstance(recorded_id, str) and recorded_id else options.distinct_id
+    if options.resource_attributes:
+        layers = ({k: v for k, v in attributes.items() if k != DISTINCT_ID_ATTRIBUTE}, *layers)
+    properties: dict[str, Any] = {}
+    for layer in layers:
+        properties.update({str(k): json_value(v) for k, v in layer.items()})
     # Anonymous runs: no GeoIP lookup, no person profile.
     properties["$geoip_disable"] = True
     properties["$process_person_profile"] = False
-    return fit_properties(properties)
-
-
-# --------------------------------------------------------------------------- spans
+    uuid = event_uuid(identity[0], distinct_id, *identity[1:])
+    return PostHogEvent(name, distinct_id, uuid, datetime_from_ns(timestamp_ns), fit_properties(properties))
 
 
 def span_to_event(span: ReadableSpan, options: MappingOptions) -> PostHogEvent | None:
@@ -230,32 +205,19 @@ def span_to_event(span: ReadableSpan, options: MappingOptions) -> PostHogEvent |
     context = span.context
     if context is None or not span.name:
         return None
-    trace_id = format_trace_id(context.trace_id)
-    span_id = format_span_id(context.span_id)
-    properties = _base_properties(span.resource, options)
-    properties.update({str(k): json_value(v) for k, v in (span.attributes or {}).items()})
-    if options.trace_context:
-        _add_trace_context(properties, trace_id, span_id)
-        parent_id = format_span_id(span.parent.span_id) if span.parent is not None else None
-        if parent_id:
-            properties["$parent_span_id"] = parent_id
-    if span.start_time is not None and span.end_time is not None:
-        properties["duration_ms"] = (span.end_time - span.start_time) / 1e6
-    status = span.status
-    properties["status"] = _STATUS_NAMES.get(status.status_code, "unset")
-    if status.description:
-        properties["status_message"] = status.description
-    distinct_id = _distinct_id(span.resource, options)
-    return PostHogEvent(
-        event=span.name,
-        distinct_id=distinct_id,
-        uuid=event_uuid("span", distinct_id, trace_id, span_id),
-        timestamp=datetime_from_ns(span.end_time or span.start_time),
-        properties=_finish(properties),
+    trace_id, span_id = _hex_id(context.trace_id, 32), _hex_id(context.span_id, 16)
+    parent_id = _hex_id(span.parent.span_id, 16) if span.parent is not None else None
+    computed: dict[str, Any] = _trace_context(
+        options, trace_id=trace_id, span_id=span_id, parent_span_id=parent_id
     )
-
-
-# ---------------------------------------------------------------------------- logs
+    if span.start_time is not None and span.end_time is not None:
+        computed["duration_ms"] = (span.end_time - span.start_time) / 1e6
+    computed["status"] = span.status.status_code.name.lower()
+    if span.status.description:
+        computed["status_message"] = span.status.description
+    identity = ("span", trace_id, span_id)
+    timestamp_ns = span.end_time or span.start_time
+    return _event(span.name, identity, timestamp_ns, span.resource, options, span.attributes or {}, computed)
 
 
 def log_to_event(record: Any, options: MappingOptions) -> PostHogEvent | None:
@@ -268,81 +230,44 @@ def log_to_event(record: Any, options: MappingOptions) -> PostHogEvent | None:
     name = getattr(log, "event_name", None)
     if not name:
         return None
-    resource = getattr(record, "resource", None)
-    properties = _base_properties(resource, options)
-    body = log.body
-    if isinstance(body, Mapping):
-        properties.update({str(k): json_value(v) for k, v in body.items()})
-    elif body is not None:
-        properties["body"] = json_value(body)
-    properties.update({str(k): json_value(v) for k, v in (log.attributes or {}).items()})
-    trace_id = format_trace_id(log.trace_id)
-    span_id = format_span_id(log.span_id)
-    if options.trace_context:
-        _add_trace_context(properties, trace_id, span_id)
+    body = log.body if isinstance(log.body, Mapping) else {} if log.body is None else {"body": log.body}
+    trace_id, span_id = _hex_id(log.trace_id, 32), _hex_id(log.span_id, 16)
     timestamp_ns = log.timestamp or log.observed_timestamp
-    distinct_id = _distinct_id(resource, options)
-    return PostHogEvent(
-        event=str(name),
-        distinct_id=distinct_id,
-        uuid=event_uuid("log", distinct_id, trace_id, span_id, timestamp_ns, name),
-        timestamp=datetime_from_ns(timestamp_ns),
-        properties=_finish(properties),
+    identity = ("log", trace_id, span_id, timestamp_ns, name)
+    context = _trace_context(options, trace_id=trace_id, span_id=span_id)
+    resource = getattr(record, "resource", None)
+    return _event(str(name), identity, timestamp_ns, resource, options, body, log.attributes or {}, context)
+
+
+def resource_metrics_to_event(
+    resource_metrics: Any, event_name: str, options: MappingOptions
+) -> PostHogEvent | None:
+    """The metrics of one resource (one export of a MeterProvider) → one event of their latest
+    values (None if none has one): gauges and sums give their value; histograms give
+    ``.count``, ``.sum``, ``.min`` and ``.max``; several data points are keyed ``name{k=v,...}``."""
+    values: dict[str, Any] = {}
+    newest = 0
+    for metric in (m for scope in resource_metrics.scope_metrics for m in scope.metrics):
+        points = list(getattr(metric.data, "data_points", ()) or ())
+        for point in points:
+            newest = max(newest, getattr(point, "time_unix_nano", 0) or 0)
+            key = metric.name
+            if len(points) > 1:
+                key += "{" + ",".join(f"{k}={v}" for k, v in sorted((point.attributes or {}).items())) + "}"
+            if hasattr(point, "value"):
+                values[key] = point.value
+            elif hasattr(point, "count"):
+                values.update(
+                    {f"{key}.{part}": getattr(point, part) for part in ("count", "sum", "min", "max")}
+                )
+    if not values:
+        return None
+    return _event(
+        event_name, ("metrics", event_name, newest), newest, resource_metrics.resource, options, values
     )
 
 
-# ------------------------------------------------------------------------- metrics
-
-
-def _point_key(metric_name: str, attributes: Mapping[str, Any] | None, keyed: bool) -> str:
-    if not keyed:
-        return metric_name
-    pairs = ",".join(f"{k}={v}" for k, v in sorted((attributes or {}).items()))
-    return f"{metric_name}{{{pairs}}}"
-
-
-def metric_properties(metrics: Iterable[Any]) -> tuple[dict[str, Any], int]:
-    """Latest value of each metric as properties, and the newest point's time in ns.
-
-    Gauges and sums give their value; histograms give ``.count``, ``.sum``, ``.min`` and
-    ``.max``. A metric with several data points keys each ``name{k=v,...}``.
-    """
-    properties: dict[str, Any] = {}
-    newest = 0
-    for metric in metrics:
-        points = list(getattr(metric.data, "data_points", ()) or ())
-        keyed = len(points) > 1
-        for point in points:
-            newest = max(newest, getattr(point, "time_unix_nano", 0) or 0)
-            key = _point_key(metric.name, point.attributes, keyed)
-            if hasattr(point, "value"):
-                properties[key] = json_value(point.value)
-            elif hasattr(point, "count"):
-                properties[f"{key}.count"] = json_value(point.count)
-                properties[f"{key}.sum"] = json_value(point.sum)
-                properties[f"{key}.min"] = json_value(point.min)
-                properties[f"{key}.max"] = json_value(point.max)
-    return properties, newest
-
-
 def metrics_to_events(metrics_data: Any, event_name: str, options: MappingOptions) -> list[PostHogEvent]:
-    """One event per resource in ``metrics_data``, i.e. one per export of a MeterProvider."""
-    events: list[PostHogEvent] = []
-    for resource_metrics in metrics_data.resource_metrics:
-        resource = resource_metrics.resource
-        metrics = [m for scope in resource_metrics.scope_metrics for m in scope.metrics]
-        values, newest = metric_properties(metrics)
-        if not values:
-            continue
-        properties = _base_properties(resource, options)
-        properties.update(values)
-        events.append(
-            PostHogEvent(
-                event=event_name,
-                distinct_id=options.distinct_id,
-                uuid=event_uuid("metrics", event_name, options.distinct_id, newest),
-                timestamp=datetime_from_ns(newest),
-                properties=_finish(properties),
-            )
-        )
-    return events
+    """One event per resource in ``metrics_data`` that has a value."""
+    events = (resource_metrics_to_event(rm, event_name, options) for rm in metrics_data.resource_metrics)
+    return [event for event in events if event is not None]
