@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -85,16 +84,7 @@ class TelemetryManager:
         }
         self.settings = s = settings if settings is not None else _s.Settings.from_env(env)
         self.rank: ranks.RankInfo = s.rank
-        self.run_id: str = s.run_id or s.shared_run_id or uuid.uuid4().hex
-        if self.rank.distributed and not s.run_id and s.shared_run_id is None:
-            _s.warn_once(
-                "run_id:ranks",
-                "otel-axolotl: the launcher names no job (rendezvous id, SLURM step, MPI job, or "
-                "on one node MASTER_PORT), so each rank has its own run id and trace; pass torchrun "
-                "a --rdzv-id per launch, or set %s to "
-                "one value for every rank (`otel-axolotl run` does).",
-                _s.OTEL_AXOLOTL_RUN_ID,
-            )
+        self.run_id: str = ranks.choose_run_id(s.run_id, s.shared_run_id, s.rank)
         self.library_name = library_name
         self.library_version = library_version
         self._closed = False

@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -197,6 +198,26 @@ def shared_run_id(env: Mapping[str, str] | None = None, info: RankInfo | None = 
         return None
     digest = hashlib.blake2b("\n".join(parts).encode(), digest_size=16, person=_RUN_ID_PERSON).hexdigest()
     return digest if int(digest, 16) else "0" * 31 + "1"
+
+
+def choose_run_id(given: str | None, shared: str | None, info: RankInfo) -> str:
+    """The run id: the one given (OTEL_AXOLOTL_RUN_ID), else the launch's shared one, else a
+    fresh random one. A distributed run that gets a random one has a trace per rank: said
+    once, with how to give the ranks one id."""
+    chosen = given or shared
+    if chosen:
+        return chosen
+    if info.distributed:
+        from ._logging import warn_once
+
+        warn_once(
+            "run_id:ranks",
+            "otel-axolotl: the launcher names no job (rendezvous id, SLURM step, MPI job, or "
+            "on one node MASTER_PORT), so each rank has its own run id and trace; pass torchrun "
+            "a --rdzv-id per launch, or set OTEL_AXOLOTL_RUN_ID to "
+            "one value for every rank (`otel-axolotl run` does).",
+        )
+    return uuid.uuid4().hex
 
 
 def run_span_id(run_id: str, env: Mapping[str, str] | None = None) -> int:
