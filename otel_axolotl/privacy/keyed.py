@@ -24,12 +24,16 @@ _SEPARATOR = re.compile(r"[:=]")
 # Read backwards from a separator: optional spaces, a quote (maybe escaped, as in a JSON
 # string inside a message), the key, and possibly one word before it ("API Key: ...").
 _KEY_BEFORE_REVERSED = re.compile(rf"[ \t]*[\"']?\\?({_KEYCH}+)(?:[ \t]+({_KEYCH}+))?")
+# A value already done by SHAPES is one marker that ends the value. A marker with more after
+# it ("[REDACTED:secret]~A", a forged "[REDACTED:secret]hunter2") is part of a value that
+# goes whole: the plain alternative reads markers as value characters.
+_END = r"(?=[.!?:]*(?:[\s,;&'\"`<>(){}\]\\]|$))"
 _VALUE = re.compile(
     r"[ \t]*(?:"
-    r"(?P<done>(?:(?i:bearer|basic|token|digest)[ \t]+)?\\?[\"']?\[REDACTED(?::[a-z]+)?\])"  # SHAPES did it
+    rf"(?P<done>(?:(?i:bearer|basic|token|digest)[ \t]+)?\\?[\"']?{MARKER.pattern}{_END})"  # SHAPES did it
     r"|(?P<quoted>\"[^\"\n]*\"|'[^'\n]*')"
     r"|(?P<escaped>\\\"[^\"\n]*?\\\"|\\'[^'\n]*?\\')"  # \"value\" inside a JSON string
-    r"|(?:(?i:bearer|basic|token|digest)[ \t]+)?[^\s,;&'\"`<>(){}\]]+"
+    rf"|(?:(?i:bearer|basic|token|digest)[ \t]+)?(?:{MARKER.pattern}|[^\s,;&'\"`<>(){{}}\]])+"
     r")"
 )
 _KEY_WORDS = (
