@@ -36,6 +36,8 @@ _VALUE = re.compile(
     rf"|(?:(?i:bearer|basic|token|digest)[ \t]+)?(?:{MARKER.pattern}|[^\s,;&'\"`<>(){{}}\]])+"
     r")"
 )
+# After a URL's host (``://host:`` or ``@host:``) a port is a port, whatever the host's name.
+_PORT = re.compile(r"\d{1,5}(?![A-Za-z0-9_\-.~+])")
 _KEY_WORDS = (
     "token", "secret", "passw", "passphrase", "pwd", "api?key", "access?key", "private?key",
     "auth", "credential", "cookie", "session",
@@ -100,6 +102,8 @@ def redact_keyed(text: str, counter: RedactionCounter | None) -> str:
             value = _VALUE.match(text, at + 1)
             if value is None or value.group("done") is not None:
                 continue
+            if _PORT.match(text, at + 1) and text[: n - key_match.end()].endswith(("://", "@")):
+                continue  # "https://zqpass.corp.internal:8443/api": a host and its port
             body_start = value.start() + len(value.group(0)) - len(value.group(0).lstrip(" \t"))
             parts.append(text[done:body_start])
             parts.append(_redact_value(text[body_start : value.end()], counter))

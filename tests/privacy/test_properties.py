@@ -134,6 +134,7 @@ def test_a_bare_canary_vanishes_whole(value: str, level: Level) -> None:
 
 @PROPERTY
 @given(personal_canaries())
+@example(Canary("internal_url", "https://zqpass.corp.internal:8443/api", ("zqpass",), False))
 def test_personal_values_are_kept_at_secrets_only(canary: Any) -> None:
     assert scrub_text(f"at {canary.text} now", Level.SECRETS_ONLY) == f"at {canary.text} now"
 

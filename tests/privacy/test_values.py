@@ -320,3 +320,11 @@ def test_a_forged_host_marker_keeps_nothing_glued_to_it() -> None:
     out = _scrub_text("https://[REDACTED:host]zqcorp.internal/x", STRICT)
     assert "zqcorp" not in out
     assert _scrub_text(out, STRICT) == out
+
+
+def test_a_host_named_like_a_secret_key_keeps_its_port() -> None:
+    """``zqpass.corp.internal:8443`` is a host and a port, not ``key: value``; a key's value stays secret."""
+    kept = "at https://zqpass.corp.internal:8443/api now"
+    assert _scrub_text(kept, SECRETS_ONLY) == kept
+    assert _scrub_text("password:8443", SECRETS_ONLY) == "password:[REDACTED:secret]"
+    assert "8443" not in _scrub_text("https://h.example.org/x?token:8443", SECRETS_ONLY)
