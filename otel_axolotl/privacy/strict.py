@@ -20,7 +20,7 @@ from typing import Any
 
 from otel_axolotl.privacy.markers import MARKER, marker
 from otel_axolotl.privacy.names import code_name, exception_type, is_installed_module
-from otel_axolotl.privacy.values import Level, RedactionCounter, normalize, scrub_text, settled
+from otel_axolotl.privacy.values import Level, RedactionCounter, normalize, scrub_pass, scrub_text, settled
 from otel_axolotl.privacy.vocabulary import own_names, vocabulary
 from otel_axolotl.privacy.whitelist import Whitelist
 
@@ -195,7 +195,7 @@ def strict_text(
     again in its new context)."""
 
     def once(text: str) -> str:
-        shaped = scrub_text(text, Level.STRICT, counter)  # normalised there (values.normalize)
+        shaped = scrub_pass(text, Level.STRICT, counter)
         return "".join(
             chunk if i % 2 else _token(chunk, whitelist, counter, hardware)
             for i, chunk in enumerate(_WS.split(shaped))

@@ -253,8 +253,18 @@ def scrub_text(text: str, level: Level = Level.STRICT, counter: RedactionCounter
     """
     if not isinstance(text, str):
         return text
+    text = normalize(text)
     strict = not (level is _SECRETS_ONLY or level == _SECRETS_ONLY)
-    return settled(lambda t: _scrub(t, strict, counter), normalize(text), counter)
+    out = _scrub(text, strict, counter)
+    if out == text:
+        return out  # nothing matched: already the fixed point, at the cost of one pass
+    return settled(lambda t: _scrub(t, strict, counter), out, counter)
+
+
+def scrub_pass(text: str, level: Level, counter: RedactionCounter | None = None) -> str:
+    """One pass of :func:`scrub_text`'s rules, not settled: for a caller that settles a larger
+    pass of its own (``strict.strict_text``), so the rules are not run to a fixed point twice."""
+    return _scrub(normalize(text), not (level is _SECRETS_ONLY or level == _SECRETS_ONLY), counter)
 
 
 _MAX_PASSES = 4
