@@ -24,14 +24,20 @@ _SEPARATOR = re.compile(r"[:=]")
 # Read backwards from a separator: optional spaces, a quote (maybe escaped, as in a JSON
 # string inside a message), the key, and possibly one word before it ("API Key: ...").
 _KEY_BEFORE_REVERSED = re.compile(rf"[ \t]*[\"']?\\?({_KEYCH}+)(?:[ \t]+({_KEYCH}+))?")
+# A value already done by SHAPES is one marker that ends the value. A marker with more after
+# it ("[REDACTED:secret]~A", a forged "[REDACTED:secret]hunter2") is part of a value that
+# goes whole: the plain alternative reads markers as value characters.
+_END = r"(?=[.!?:]*(?:[\s,;&'\"`<>(){}\]\\]|$))"
 _VALUE = re.compile(
     r"[ \t]*(?:"
-    r"(?P<done>(?:(?i:bearer|basic|token|digest)[ \t]+)?\\?[\"']?\[REDACTED(?::[a-z]+)?\])"  # SHAPES did it
+    rf"(?P<done>(?:(?i:bearer|basic|token|digest)[ \t]+)?\\?[\"']?{MARKER.pattern}{_END})"  # SHAPES did it
     r"|(?P<quoted>\"[^\"\n]*\"|'[^'\n]*')"
     r"|(?P<escaped>\\\"[^\"\n]*?\\\"|\\'[^'\n]*?\\')"  # \"value\" inside a JSON string
-    r"|(?:(?i:bearer|basic|token|digest)[ \t]+)?[^\s,;&'\"`<>(){}\]]+"
+    rf"|(?:(?i:bearer|basic|token|digest)[ \t]+)?(?:{MARKER.pattern}|[^\s,;&'\"`<>(){{}}\]])+"
     r")"
 )
+# After a URL's host (``://host:`` or ``@host:``) a port is a port, whatever the host's name.
+_PORT = re.compile(r"\d{1,5}(?![A-Za-z0-9_\-.~+])")
 _KEY_WORDS = (
     "token", "secret", "passw", "passphrase", "pwd", "api?key", "access?key", "private?key",
     "auth", "credential", "cookie", "session",
@@ -96,6 +102,8 @@ def redact_keyed(text: str, counter: RedactionCounter | None) -> str:
             value = _VALUE.match(text, at + 1)
             if value is None or value.group("done") is not None:
                 continue
+            if _PORT.match(text, at + 1) and text[: n - key_match.end()].endswith(("://", "@")):
+                continue  # "https://zqpass.corp.internal:8443/api": a host and its port
             body_start = value.start() + len(value.group(0)) - len(value.group(0).lstrip(" \t"))
             parts.append(text[done:body_start])
             parts.append(_redact_value(text[body_start : value.end()], counter))

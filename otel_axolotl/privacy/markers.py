@@ -31,8 +31,10 @@ REASONS: frozenset[str] = frozenset(
     }
 )
 
-MARKER = re.compile(r"\[REDACTED(?::[a-z]+)?\]")
-"""Matches every marker (and the plain ``[REDACTED]`` of older spool files)."""
+MARKER = re.compile(r"\[REDACTED(?::(?:" + "|".join(sorted(REASONS)) + r"))?\]")
+"""Matches every marker (and the plain ``[REDACTED]`` of older spool files), and nothing else:
+only the closed set of reasons, so ``[REDACTED:alice]`` in a user's text is not a marker and
+is judged like any other text (a forged marker must never carry a value past the rules)."""
 
 
 def marker(reason: str) -> str:

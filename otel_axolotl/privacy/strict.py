@@ -20,7 +20,7 @@ from typing import Any
 
 from otel_axolotl.privacy.markers import MARKER, marker
 from otel_axolotl.privacy.names import code_name, exception_type, is_installed_module
-from otel_axolotl.privacy.values import Level, RedactionCounter, normalize, scrub_text
+from otel_axolotl.privacy.values import Level, RedactionCounter, normalize, scrub_pass, scrub_text, settled
 from otel_axolotl.privacy.vocabulary import own_names, vocabulary
 from otel_axolotl.privacy.whitelist import Whitelist
 
@@ -133,7 +133,9 @@ def _token(token: str, whitelist: Whitelist, counter: RedactionCounter | None, h
     """One whitespace-free chunk of free text (shape rules already applied)."""
     if not token or MARKER.fullmatch(token):
         return token
-    if "[REDACTED" in token:  # "x='[REDACTED:secret]'," : judge the pieces around each marker
+    if MARKER.search(token):  # "x='[REDACTED:secret]'," : judge the pieces around each marker
+        # Only real markers split (markers.MARKER): "[REDACTED" or "[REDACTED:Foo]" is text,
+        # and each piece is shorter than the token, so this always ends.
         pieces = MARKER.split(token)
         found = MARKER.findall(token)
         out = [_token(pieces[0], whitelist, counter, hardware)]
@@ -188,12 +190,18 @@ def _token(token: str, whitelist: Whitelist, counter: RedactionCounter | None, h
 def strict_text(
     text: str, whitelist: Whitelist, counter: RedactionCounter | None = None, *, hardware: bool = False
 ) -> str:
-    """Free text at strict: shapes to markers, then each word not in the vocabulary replaced."""
-    shaped = scrub_text(text, Level.STRICT, counter)  # normalised there (values.normalize)
-    return "".join(
-        chunk if i % 2 else _token(chunk, whitelist, counter, hardware)
-        for i, chunk in enumerate(_WS.split(shaped))
-    )
+    """Free text at strict: shapes to markers, then each word not in the vocabulary replaced;
+    repeated until stable (``values.settled``: a word kept beside a new marker is judged
+    again in its new context)."""
+
+    def once(text: str) -> str:
+        shaped = scrub_pass(text, Level.STRICT, counter)
+        return "".join(
+            chunk if i % 2 else _token(chunk, whitelist, counter, hardware)
+            for i, chunk in enumerate(_WS.split(shaped))
+        )
+
+    return settled(once, normalize(text), counter)
 
 
 def _generic(value: str, whitelist: Whitelist, counter: RedactionCounter | None) -> str:

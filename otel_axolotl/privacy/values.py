@@ -158,15 +158,19 @@ def _url(m: re.Match[str], strict: bool, counter: RedactionCounter | None) -> st
     if at:
         parts.append((userinfo if MARKER.fullmatch(userinfo) else _redacted(counter)) + "@")
     host, colon, port = hostport.partition(":")
-    if not host or _public_host(host.lower()) or MARKER.match(hostport):
+    if not host or _public_host(host.lower()) or _MARKER_HOST.fullmatch(hostport):
         parts.append(hostport)
     else:  # an internal or private host name, an IP, a cloud name that embeds an IP
-        parts.append(_redacted(counter, "host") + colon + (port if port.isdigit() else ""))
+        parts.append(_redacted(counter, "host") + (colon + port if port.isdigit() else ""))
     if len(rest) > 1 and not MARKER.fullmatch(rest[1:]):
         rest = rest[0] + _redacted(counter, "path")
     parts.append(rest)
     parts.append(trailing)
     return "".join(parts)
+
+
+# A host an earlier pass replaced: the marker and at most a port, nothing glued to it.
+_MARKER_HOST = re.compile(rf"{MARKER.pattern}(?::\d{{0,5}})?")
 
 
 def _public_host(host: str) -> bool:
@@ -249,7 +253,39 @@ def scrub_text(text: str, level: Level = Level.STRICT, counter: RedactionCounter
     """
     if not isinstance(text, str):
         return text
+    text = normalize(text)
+    strict = not (level is _SECRETS_ONLY or level == _SECRETS_ONLY)
+    out = _scrub(text, strict, counter)
+    if out == text:
+        return out  # nothing matched: already the fixed point, at the cost of one pass
+    return settled(lambda t: _scrub(t, strict, counter), out, counter)
+
+
+def scrub_pass(text: str, level: Level, counter: RedactionCounter | None = None) -> str:
+    """One pass of :func:`scrub_text`'s rules, not settled: for a caller that settles a larger
+    pass of its own (``strict.strict_text``), so the rules are not run to a fixed point twice."""
     return _scrub(normalize(text), not (level is _SECRETS_ONLY or level == _SECRETS_ONLY), counter)
+
+
+_MAX_PASSES = 4
+
+
+def settled(scrub: Callable[[str], str], text: str, counter: RedactionCounter | None = None) -> str:
+    """``scrub`` applied until its output no longer changes: the fixed point, in one call.
+
+    Why: a replacement changes what its neighbours look like. ``x~A`` is a word, but once
+    ``x`` is a marker, ``]~A`` starts a home path; a rule judges each piece in the context
+    the previous pass left. Running again until nothing changes makes every result stable
+    (scrubbing it again changes nothing), whatever rule a later change adds. Text that no
+    rule touches costs one pass; text that changed costs one pass more. Text that has not
+    settled after ``_MAX_PASSES`` (no known input does that) fails closed to one marker.
+    """
+    for _ in range(_MAX_PASSES):
+        out = scrub(text)
+        if out == text:
+            return out
+        text = out
+    return _redacted(counter, "text")
 
 
 _INVISIBLE = re.compile(

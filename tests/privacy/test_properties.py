@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from otel_axolotl.privacy.stacktrace import sanitize_stack_trace
@@ -23,6 +23,7 @@ from tests.support.canaries import (
     BENIGN_KEYS,
     BENIGN_VALUES,
     WHITELISTED_MODELS,
+    Canary,
     benign_config,
     canary_config,
     canary_sentence,
@@ -36,6 +37,22 @@ from tests.support.canaries import (
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WHITELIST = Whitelist.load()
+
+# Inputs that once failed (kept as explicit examples so they run on every seed):
+# a random lower-case-and-digit key with only three digits, once missed at secrets-only;
+LOWER_KEY = "cnyppvrrrluedpmudatcxaisvhdqgqcxo831"
+LOWER_KEY_CASE = (LOWER_KEY, (Canary("high_entropy_lower", LOWER_KEY, (LOWER_KEY,), True),))
+# a key ending in "~A", whose tail became a home path on a second pass (strict not stable);
+TILDE_VALUE = "Zq0000112233456789Aa~A"
+TILDE_CASE = (
+    f"hf_token={TILDE_VALUE}",
+    (Canary("key_value", f"hf_token={TILDE_VALUE}", (TILDE_VALUE,), True),),
+)
+# text quoting a marker (or something like one): recursed forever, or a forged one let a value by.
+FORGED_CASE = (
+    "note=[REDACTED:secret]zqhunter2 [REDACTED x [REDACTED:Zqfoo] [REDACTED:zqalice]",
+    (Canary("bare_name", "zqhunter2", ("zqhunter2", "zqalice"), False),),
+)
 
 
 def needles_of(planted: Any) -> list[str]:
@@ -56,6 +73,7 @@ def test_no_canary_survives_scrub_tree_at_strict(case: tuple[dict[str, Any], tup
 
 @PROPERTY
 @given(canary_config(secret_canaries()))
+@example(({"notes": f"at {LOWER_KEY}", "extra": {"hf_token": TILDE_VALUE}}, (LOWER_KEY, TILDE_VALUE)))
 def test_no_secret_survives_scrub_tree_at_secrets_only(case: tuple[dict[str, Any], tuple[str, ...]]) -> None:
     config, needles = case
     assert not leaked(scrub_tree(config, level=Level.SECRETS_ONLY, whitelist=WHITELIST), needles)
@@ -63,6 +81,8 @@ def test_no_secret_survives_scrub_tree_at_secrets_only(case: tuple[dict[str, Any
 
 @PROPERTY
 @given(canary_sentence(st.one_of(secret_canaries(), shape_personal_canaries())))
+@example(TILDE_CASE)
+@example(LOWER_KEY_CASE)
 def test_no_canary_survives_scrub_text_at_strict(case: tuple[str, Any]) -> None:
     text, planted = case
     out = scrub_text(text, Level.STRICT)
@@ -74,6 +94,8 @@ def test_no_canary_survives_scrub_text_at_strict(case: tuple[str, Any]) -> None:
 
 @PROPERTY
 @given(canary_sentence(secret_canaries()))
+@example(LOWER_KEY_CASE)
+@example(TILDE_CASE)
 def test_no_secret_survives_scrub_text_at_secrets_only(case: tuple[str, Any]) -> None:
     text, planted = case
     assert not leaked(scrub_text(text, Level.SECRETS_ONLY), needles_of(planted))
@@ -103,6 +125,7 @@ def test_no_secret_survives_sanitize_stack_trace_at_secrets_only(
 
 @PROPERTY
 @given(st.one_of(secret_values(), shape_personal_canaries().map(lambda c: c.text)), st.sampled_from(Level))
+@example(LOWER_KEY, Level.SECRETS_ONLY)
 def test_a_bare_canary_vanishes_whole(value: str, level: Level) -> None:
     out = scrub_text(value, Level.STRICT)
     assert value not in out
@@ -111,6 +134,7 @@ def test_a_bare_canary_vanishes_whole(value: str, level: Level) -> None:
 
 @PROPERTY
 @given(personal_canaries())
+@example(Canary("internal_url", "https://zqpass.corp.internal:8443/api", ("zqpass",), False))
 def test_personal_values_are_kept_at_secrets_only(canary: Any) -> None:
     assert scrub_text(f"at {canary.text} now", Level.SECRETS_ONLY) == f"at {canary.text} now"
 
@@ -150,6 +174,9 @@ def test_benign_keys_are_benign() -> None:
 
 @PROPERTY
 @given(canary_sentence())
+@example(TILDE_CASE)
+@example(LOWER_KEY_CASE)
+@example(FORGED_CASE)
 def test_no_canary_survives_strict_free_text(case: tuple[str, Any]) -> None:
     """Every kind, the fail-closed ones included, through the rule the stage applies to text."""
     from otel_axolotl.privacy.strict import strict_text

@@ -328,3 +328,68 @@ def test_every_system_info_package_version_key_is_registered() -> None:
     from otel_axolotl.system_info import RELEVANT_PACKAGES
 
     assert [f"{n}_version" for n in RELEVANT_PACKAGES if strict_key(f"{n}_version") != f"{n}_version"] == []
+
+
+# --- text that quotes a marker, and stability --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[REDACTED", "x [REDACTED:Foo] y", "[REDACTED:]", "[[REDACTED]]", "[REDACTED:secret", "a[REDACTED:b]c"],
+)
+def test_text_that_only_looks_like_a_marker_is_judged_as_text(text: str) -> None:
+    """Once, "[REDACTED" without a real marker recursed forever and the stage dropped the item."""
+    for out in (strict_text(text, WL), strict_value(text, None, WL), strict_value(text, "text", WL)):
+        assert strict_text(out, WL) == out
+    assert "Foo" not in strict_text(text, WL)
+
+
+def test_a_forged_marker_carries_nothing_past_strict() -> None:
+    for text in ("[REDACTED:secret]zqhunter2", "x [REDACTED:zqalice] y", "note=[REDACTED:path]zqhunter2."):
+        for out in (strict_text(text, WL), strict_value(text, None, WL)):
+            assert "zqhunter2" not in out and "zqalice" not in out
+    assert not is_marker("[REDACTED:zqalice]")  # only the closed set of reasons makes a marker
+
+
+def test_strict_text_is_stable_in_one_call() -> None:
+    """``~A`` after a secret's marker is a home path on a second look: the first call settles it."""
+    assert detector.load()
+    out = strict_text("hf_token=Zq0000112233456789Aa~A", WL)
+    assert out == "hf_token=[REDACTED:secret]"
+    for text in ("x Zq0000112233456789Aa~A y", "zqalice~data", "a zqbob~/x b", "(zqcarol)~zqdave"):
+        out = strict_text(text, WL)
+        assert strict_text(out, WL) == out, text
+
+
+def test_text_that_never_settles_fails_closed() -> None:
+    from otel_axolotl.privacy.markers import RedactionCounter
+    from otel_axolotl.privacy.values import settled
+
+    counter = RedactionCounter()
+    assert settled(lambda t: t + "x", "zq", counter) == marker("text")
+    assert counter.count == 1
+    assert settled(str.strip, " a ") == "a"
+
+
+def test_single_case_random_runs_are_secrets_at_every_level() -> None:
+    """A 32+ run of one case of letters and a digit is machine-made; hex, words and names stay."""
+    assert detector.load()
+    for token in (
+        "cnyppvrrrluedpmudatcxaisvhdqgqcxo831",  # three digits: once missed at secrets-only
+        "eerbdjdgb8b3nbdyghsrsvwhcucbdinyxo1f",
+        "EGMHXCSULX3GLLAKWGPFGSU9ETS0GICNBNRW",
+        "IyyGhntajmRDmKKWRkOnmGGXgygN2wnd",  # mixed case, one digit
+    ):
+        for level in Level:
+            assert token not in scrub_text(f"key {token} here", level), (token, level)
+    for kept in (
+        "transformers_trainer_callback",
+        "internationalization",
+        "pneumonoultramicroscopicsilicovolcanoconiosis",
+        "Speech2TextForConditionalGeneration",
+        "LayoutLMv3ForSequenceClassification",
+        "0123456789abcdef0123456789abcdef",  # a run id
+        "transformers.models.llama.modeling_llama",
+        "meta-llama/Llama-3.1-8B-Instruct",
+    ):
+        assert scrub_text(f"at {kept} now", Level.SECRETS_ONLY) == f"at {kept} now", kept

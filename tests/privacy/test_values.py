@@ -284,3 +284,47 @@ def test_cheap_path_timing_is_reported(capsys: pytest.CaptureFixture[str]) -> No
         seconds = min(timeit.repeat(lambda t=text: scrub_text(t), number=2000, repeat=3)) / 2000
         print(f"scrub_text({text!r}): {seconds * 1e6:.2f} µs")
     assert "µs" in capsys.readouterr().out
+
+
+# --- a marker inside a secret key's value ----------------------------------------------------
+
+
+@pytest.mark.parametrize("level", [STRICT, SECRETS_ONLY])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password=[REDACTED:secret]zqhunter2",
+        "password=[REDACTED:zqhunter2]",
+        '"password": "[REDACTED:secret]zqhunter2 and more"',
+        "https://h.example.org/x?token=[REDACTED:secret]zqhunter2&v=1",
+    ],
+)
+def test_a_marker_in_a_secret_value_does_not_shield_the_rest(text: str, level: Level) -> None:
+    """A value that is a marker and more is not "already done": all of it goes."""
+    counter = RedactionCounter()
+    out = _scrub_text(text, level, counter)
+    assert "zqhunter2" not in out
+    again = RedactionCounter()
+    assert _scrub_text(out, level, again) == out and again.count == 0
+
+
+@pytest.mark.parametrize("level", [STRICT, SECRETS_ONLY])
+def test_a_secret_key_takes_its_tail_along(level: Level) -> None:
+    """The detector's candidate stops at "~"; the key's tail goes with it, at every level."""
+    assert _scrub_text("x Zq0000112233456789Aa~A y", level) == "x [REDACTED:secret] y"
+    assert _scrub_text("hf_token=Zq0000112233456789Aa~A", level) == "hf_token=[REDACTED:secret]"
+    assert _scrub_text("token=hf_" + "aB3" * 12 + ".", level) == "token=[REDACTED:secret]."
+
+
+def test_a_forged_host_marker_keeps_nothing_glued_to_it() -> None:
+    out = _scrub_text("https://[REDACTED:host]zqcorp.internal/x", STRICT)
+    assert "zqcorp" not in out
+    assert _scrub_text(out, STRICT) == out
+
+
+def test_a_host_named_like_a_secret_key_keeps_its_port() -> None:
+    """``zqpass.corp.internal:8443`` is a host and a port, not ``key: value``; a key's value stays secret."""
+    kept = "at https://zqpass.corp.internal:8443/api now"
+    assert _scrub_text(kept, SECRETS_ONLY) == kept
+    assert _scrub_text("password:8443", SECRETS_ONLY) == "password:[REDACTED:secret]"
+    assert "8443" not in _scrub_text("https://h.example.org/x?token:8443", SECRETS_ONLY)

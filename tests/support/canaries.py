@@ -82,6 +82,7 @@ _SECRET_KEYS = (
     "x-amz-signature", "AccountKey", "webhook_secret", "auth", "pwd",
 )  # fmt: skip
 _KV_VALUE = ALNUM + "_-.~+!*%^#"
+_FLAGS = ("--hf_token", "--password", "--api-key")
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ def _contextual_secrets() -> st.SearchStrategy[Canary]:
         _chars(_KV_VALUE, 10, 40).map(lambda s: "Zq" + s),
         st.sampled_from(("bare", "json", "repr", "escaped")),
     ).map(_key_value_canary)
-    flag = st.tuples(st.sampled_from(("--hf_token", "--password", "--api-key")), secret_part).map(
+    flag = st.tuples(st.sampled_from(_FLAGS), secret_part).map(
         lambda t: Canary("flag", f"{t[0]} {t[1]}", (t[1],), True)
     )
     pem = st.lists(_chars(ALNUM + "+/", 64), min_size=1, max_size=4).map(
@@ -551,7 +552,10 @@ def canary_config(
             at = draw(st.integers(0, len(target)))
             target[at:at] = canary.text.split(" ", 1)
         elif isinstance(target, list):
-            target.insert(draw(st.integers(0, len(target))), text)
+            at = draw(st.integers(0, len(target)))
+            while 0 < at < len(target) and target[at - 1] in _FLAGS:
+                at += 1  # never between a flag and its value: there it would be the value
+            target.insert(at, text)
         elif draw(st.booleans()):
             target[canary.text] = draw(_leaves)
         elif not canary.secret and draw(st.booleans()):  # a person under a plain key
