@@ -43,7 +43,8 @@ class TelemetryCallback(TrainerCallback):
     def __init__(self, manager: Any = None) -> None:
         self.recorder = RunRecorder(_manager(manager), trainer="transformers")
         self._step_started: float | None = None
-        self._sample_steps = bool(self.recorder.step_span_ratio)
+        if self.recorder.step_span_ratio:  # sampled step spans: a step may begin one
+            self.on_step_begin = self._on_step_begin_sampled  # type: ignore[method-assign,assignment]
 
     @property
     def telemetry_manager(self) -> Any:
@@ -134,11 +135,14 @@ class TelemetryCallback(TrainerCallback):
         eval_dataloader: Any = None,
         **kwargs: Any,
     ) -> None:
-        """Hot path: the clock read is kept here, one object fewer to touch than the
-        recorder's ``step_begin`` (see ``RunRecorder.step_end``); cannot raise."""
+        """Hot path: the clock read, kept here (one object fewer to touch than the recorder's
+        ``step_begin``, see ``on_step_end``); cannot raise."""
         self._step_started = perf_counter()
-        if self._sample_steps:
-            self.recorder.maybe_begin_step_span()
+
+    def _on_step_begin_sampled(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """``on_step_begin`` while step spans are sampled (OTEL_AXOLOTL_STEP_SPANS > 0)."""
+        self._step_started = perf_counter()
+        self.recorder.maybe_begin_step_span()
 
     def on_step_end(
         self,

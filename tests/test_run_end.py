@@ -143,3 +143,29 @@ def test_quiet_steps_through_the_callback_keep_the_count_and_end_right(
     assert progress == [1, 11, 21]  # Axolotl: the first step, then every 10 after the last report
     [end] = captured.events_named(sc.EVENT_TRAIN_END)
     assert end.attributes[sc.ATTR_STEP] == 23 and end.attributes[sc.ATTR_RUN_STATUS] == "interrupted"
+
+
+def test_sampled_step_spans_through_the_callback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every step sampled, the callback's step begin opens a step span and no step is quiet."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from otel_axolotl.callbacks import TelemetryCallback
+
+    monkeypatch.setenv("OTEL_AXOLOTL_STEP_SPANS", "1")
+    captured = Captured()
+    manager = captured.build_manager()
+    callback = TelemetryCallback(manager)
+    args, state, control = (
+        TrainingArguments(output_dir="unused", report_to=[]),
+        TrainerState(),
+        TrainerControl(),
+    )
+    callback.on_train_begin(args, state, control)
+    for _ in range(5):
+        callback.on_step_begin(args, state, control)
+        state.global_step += 1
+        assert callback.recorder.quiet_steps == 0
+        callback.on_step_end(args, state, control)
+    callback.on_train_end(args, state, control)
+    manager.shutdown()
+    assert sorted(s.attributes[sc.ATTR_STEP] for s in captured.spans_named(sc.SPAN_STEP)) == [1, 2, 3, 4, 5]
