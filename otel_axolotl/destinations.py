@@ -299,18 +299,10 @@ def prometheus(settings: _s.Settings, level: Level) -> Destination | None:
     return Destination("prometheus", level, metric_reader=endpoint.reader)
 
 
-def build(
-    plan: Plan,
-    *,
-    debug_mode: bool = False,
-    given: Sequence[Destination] | None = None,
-    extra: Sequence[Destination] = (),
-) -> list[Destination]:
-    """The planned destinations, built; ``given`` replaces them (tests, embedders), ``extra``
-    is added. In debug mode each prints what it would send instead. A destination whose
-    exporter cannot be built is left out, said once: it must not stop training or the others."""
-    if given is not None:
-        return [*given, *extra]
+def build(plan: Plan, *, debug_mode: bool = False, extra: Sequence[Destination] = ()) -> list[Destination]:
+    """The planned destinations, built, and ``extra`` added. In debug mode each prints what it
+    would send instead. A destination whose exporter cannot be built is left out, said once:
+    it must not stop training or the others."""
     if debug_mode:
         return [debug(p) for p in plan.destinations] + list(extra)
     built = []

@@ -107,12 +107,16 @@ class TelemetryManager:
         self.product_telemetry = self.plan.product_telemetry
         wanted = destinations is not None or extra_destinations or self.plan.destinations
         if wanted and not s.sdk_disabled:  # else nothing is imported: the disabled path stays cheap
-            from .destinations import build
-            from .resource import resource_attributes
-            from .runtime import Runtime
+            if destinations is not None:  # tests and embedders bring their own
+                built = [*destinations, *extra_destinations]
+            else:
+                from .destinations import build
 
-            built = build(self.plan, debug_mode=s.debug, given=destinations, extra=extra_destinations)
+                built = build(self.plan, debug_mode=s.debug, extra=extra_destinations)
             if built:
+                from .resource import resource_attributes
+                from .runtime import Runtime
+
                 self._runtime = Runtime(
                     s,
                     built,

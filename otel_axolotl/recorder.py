@@ -221,6 +221,9 @@ class RunRecorder(RunSpans):
             self._step_started = None
             pending.append(-1.0 if started is None else now - started)
             step = self.global_step + 1 if global_step is None else global_step
+            if step != self.global_step + 1:  # a jump (a resume, two optimizers, a restart)
+                self._sync_tracker()  # ... counts as one step for Axolotl's tracker, as before
+                self._tracked_step = step - 1
             self.global_step = step
             self.last_hook = now
             if self._step_span is not None:

@@ -26,8 +26,16 @@ from .env_values import read_number as read_number
 from .env_values import validate_url as validate_url
 
 # OpenTelemetry's own variables are read in otel_env; their names are importable here too.
+from .otel_env import BUILTIN_EXPORTERS as BUILTIN_EXPORTERS
+from .otel_env import DEFAULT_OTLP_TIMEOUT as DEFAULT_OTLP_TIMEOUT
+from .otel_env import MAX_EXPORT_TIMEOUT_SECONDS as MAX_EXPORT_TIMEOUT_SECONDS
 from .otel_env import OTEL_EXPORTER_OTLP_ENDPOINT as OTEL_EXPORTER_OTLP_ENDPOINT
+from .otel_env import OTEL_EXPORTER_OTLP_HEADERS as OTEL_EXPORTER_OTLP_HEADERS
 from .otel_env import OTEL_EXPORTER_OTLP_PROTOCOL as OTEL_EXPORTER_OTLP_PROTOCOL
+from .otel_env import OTEL_EXPORTER_OTLP_SIGNAL_ENDPOINT as OTEL_EXPORTER_OTLP_SIGNAL_ENDPOINT
+from .otel_env import OTEL_EXPORTER_OTLP_SIGNAL_HEADERS as OTEL_EXPORTER_OTLP_SIGNAL_HEADERS
+from .otel_env import OTEL_EXPORTER_OTLP_SIGNAL_PROTOCOL as OTEL_EXPORTER_OTLP_SIGNAL_PROTOCOL
+from .otel_env import OTEL_EXPORTER_OTLP_SIGNAL_TIMEOUT as OTEL_EXPORTER_OTLP_SIGNAL_TIMEOUT
 from .otel_env import OTEL_EXPORTER_OTLP_TIMEOUT as OTEL_EXPORTER_OTLP_TIMEOUT
 from .otel_env import (
     OTEL_EXPORTER_PROMETHEUS_HOST,
@@ -44,8 +52,11 @@ from .otel_env import (
     resolve_otlp,
     user_resource,
 )
+from .otel_env import OTEL_RESOURCE_ATTRIBUTES as OTEL_RESOURCE_ATTRIBUTES
 from .otel_env import OTEL_SIGNAL_EXPORTER as OTEL_SIGNAL_EXPORTER
+from .otel_env import OTLP_PROTOCOLS as OTLP_PROTOCOLS
 from .otel_env import SIGNALS as SIGNALS
+from .otel_env import installed_exporters as installed_exporters
 
 # --- consent and switches -------------------------------------------------------------
 AXOLOTL_DO_NOT_TRACK = "AXOLOTL_DO_NOT_TRACK"

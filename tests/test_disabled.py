@@ -136,3 +136,24 @@ def test_init_without_transformers_and_shutdown_twice_are_silent(tmp_path):
     assert result.stdout.strip().splitlines()[-1] == "DONE"
     assert result.stderr == ""
     assert "config-loaded" in (tmp_path / "telemetry.jsonl").read_text()
+
+
+def test_a_manager_given_no_destinations_imports_no_pipeline() -> None:
+    """``TelemetryManager(destinations=[])``: nothing to build, so neither the privacy stage,
+    the runtime nor the OpenTelemetry SDK is imported (as on the disabled path)."""
+    code = (
+        "import sys\n"
+        "from otel_axolotl.manager import TelemetryManager\n"
+        "m = TelemetryManager(destinations=[], show_consent_notice=False)\n"
+        "assert not m.active\n"
+        "heavy = [n for n in sys.modules if n.startswith(('otel_axolotl.privacy', 'otel_axolotl.runtime',"
+        " 'otel_axolotl.destinations', 'opentelemetry.sdk'))]\n"
+        "assert not heavy, heavy\n"
+    )
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "exporters")])}
+    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -169,3 +169,24 @@ def test_sampled_step_spans_through_the_callback(monkeypatch: pytest.MonkeyPatch
     callback.on_train_end(args, state, control)
     manager.shutdown()
     assert sorted(s.attributes[sc.ATTR_STEP] for s in captured.spans_named(sc.SPAN_STEP)) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    ("first", "stride"),
+    [pytest.param(501, 1, id="resumed-without-start-step"), pytest.param(2, 2, id="two-optimizers")],
+)
+def test_steps_that_jump_count_once_each_for_axolotls_tracker(first: int, stride: int) -> None:
+    """Axolotl's tracker counts ``step_end`` calls: a step number that jumps (Lightning resumed
+    from a checkpoint without telling the start step, two optimizers per batch) is one step."""
+    captured = Captured()
+    recorder = RunRecorder(captured.build_manager(), trainer="lightning")
+    recorder.train_begin()
+    for n in range(20):
+        recorder.step_begin()
+        recorder.step_end(first + n * stride)
+    recorder.train_end("completed")
+    assert captured.manager is not None
+    captured.manager.shutdown()
+    [end] = captured.events_named(sc.EVENT_TRAIN_END)
+    assert end.body["total_steps"] == 20
+    assert end.attributes[sc.ATTR_STEP] == first + 19 * stride
