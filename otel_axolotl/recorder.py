@@ -220,8 +220,9 @@ class RunRecorder(RunSpans):
                 started = self._step_started
             self._step_started = None
             pending.append(-1.0 if started is None else now - started)
-            step = self.global_step + 1 if global_step is None else global_step
-            if step != self.global_step + 1:  # a jump (a resume, two optimizers, a restart)
+            following = self.global_step + 1
+            step = following if global_step is None else global_step
+            if step != following:  # a jump (a resume, two optimizers, a restart)
                 self._sync_tracker()  # ... counts as one step for Axolotl's tracker, as before
                 self._tracked_step = step - 1
             self.global_step = step

@@ -6,6 +6,7 @@ c10d rendezvous (``--nnodes 2``, two ranks each), as on a real two-machine job."
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,11 +18,12 @@ from tests.support.scripts import TRAIN_TINY, child_env, start
 pytestmark = [pytest.mark.e2e]
 
 
-@pytest.mark.timeout(240)
-def test_two_ranks_one_trace_and_one_product_run(
-    posthog_server: PostHogCaptureServer, rotel_collector: Rotel, tmp_path
-):
-    env = child_env(
+def _consented_env(
+    tmp_path: Path, posthog_server: PostHogCaptureServer, rotel_collector: Rotel
+) -> dict[str, str]:
+    """Every rank's environment: product telemetry consented to the test's PostHog server,
+    OTLP/gRPC to the test's rotel collector."""
+    return child_env(
         tmp_path,
         AXOLOTL_DO_NOT_TRACK="0",
         OTEL_AXOLOTL_POSTHOG_API_KEY="phc_test_project_key",
@@ -29,6 +31,13 @@ def test_two_ranks_one_trace_and_one_product_run(
         OTEL_EXPORTER_OTLP_ENDPOINT=rotel_collector.grpc_endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
     )
+
+
+@pytest.mark.timeout(240)
+def test_two_ranks_one_trace_and_one_product_run(
+    posthog_server: PostHogCaptureServer, rotel_collector: Rotel, tmp_path
+):
+    env = _consented_env(tmp_path, posthog_server, rotel_collector)
     proc = start(
         [
             "-m",
@@ -151,14 +160,7 @@ def _started(outputs: list[str]) -> list[tuple[str, str]]:
 def test_two_nodes_on_loopback_one_trace_four_ranks_one_product_run(
     posthog_server: PostHogCaptureServer, rotel_collector: Rotel, tmp_path
 ):
-    env = child_env(
-        tmp_path,
-        AXOLOTL_DO_NOT_TRACK="0",
-        OTEL_AXOLOTL_POSTHOG_API_KEY="phc_test_project_key",
-        OTEL_AXOLOTL_POSTHOG_HOST=posthog_server.url,
-        OTEL_EXPORTER_OTLP_ENDPOINT=rotel_collector.grpc_endpoint,
-        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
-    )
+    env = _consented_env(tmp_path, posthog_server, rotel_collector)
     outputs = _two_node_launch(env, timeout=360)
     started = _started(outputs)
     assert sorted(rank for _, rank in started) == ["0", "1", "2", "3"], outputs[0][-3000:]

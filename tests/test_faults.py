@@ -24,8 +24,6 @@ this module, on the same machine under the same load):
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -37,7 +35,7 @@ from otel_axolotl import semconv as sc
 from otel_axolotl.settings import DEFAULT_SHUTDOWN_TIMEOUT
 from tests.support.posthog_capture import PostHogCaptureServer, refused_url
 from tests.support.rotel import OtlpRecorder, Received, Rotel
-from tests.support.scripts import REPO, TRAIN_TINY, TrainingRun, child_env, run_training, start
+from tests.support.scripts import TRAIN_TINY, TrainingRun, child_env, flush_spool, run_training, start
 
 pytestmark = [pytest.mark.e2e]
 
@@ -68,20 +66,6 @@ def _spool_files(spool: Path) -> dict[str, list[Path]]:
     return {
         name: sorted((spool / name).glob("*/*.jsonl")) for name in ("otlp", "posthog")
     }  # <kind>/<recipient>/
-
-
-def _flush(env: dict[str, str]) -> str:
-    """``otel-axolotl flush``: what the next start does in the background, on demand."""
-    result = subprocess.run(
-        [sys.executable, "-m", "otel_axolotl.cli", "flush", "--timeout", "30"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout + result.stderr
 
 
 def _assert_exit_bounded(run: TrainingRun, uninstrumented: TrainingRun, mode: Any) -> None:
@@ -185,7 +169,7 @@ def test_training_survives_collector_and_posthog_failing_together(
         posthog_server = PostHogCaptureServer(port=int(refused_posthog.rsplit(":", 1)[1])).start()
         back.append(posthog_server)
     try:
-        report = _flush(env_for(collector, posthog))
+        report = flush_spool(env_for(collector, posthog))
     finally:
         for server in back:
             server.stop()
@@ -234,7 +218,7 @@ def test_a_collector_killed_and_restarted_mid_run_loses_nothing_and_duplicates_n
         straight_to_restarted = epoch_spans(received)
 
         # The run's leftovers reach the restarted collector with the next start.
-        _flush(env)
+        flush_spool(env)
     finally:
         if proc.poll() is None:
             proc.kill()

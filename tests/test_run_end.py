@@ -106,25 +106,28 @@ def test_a_step_after_the_end_records_nothing(monkeypatch: pytest.MonkeyPatch) -
     assert [p.value for p in captured.points(sc.METRIC_TRAIN_STEPS)] == [2]
 
 
+def _callback_run() -> tuple[Captured, Any, Any, tuple[Any, Any, Any]]:
+    """A transformers callback on a captured manager, and the (args, state, control) its
+    hooks take, as a Trainer passes them."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from otel_axolotl.callbacks import TelemetryCallback
+
+    captured = Captured()
+    manager = captured.build_manager()
+    callback = TelemetryCallback(manager)
+    hook_args = (TrainingArguments(output_dir="unused", report_to=[]), TrainerState(), TrainerControl())
+    return captured, manager, callback, hook_args
+
+
 def test_quiet_steps_through_the_callback_keep_the_count_and_end_right(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The transformers callback records most steps by an append alone (``quiet_steps``): the
     step counter, the step metric, the progress events and an interrupted run's ``train-end``
     must still see every step, whichever hook the interruption falls between."""
-    from transformers import TrainerControl, TrainerState, TrainingArguments
-
-    from otel_axolotl.callbacks import TelemetryCallback
-
     monkeypatch.setenv("OTEL_AXOLOTL_PROGRESS_STEPS", "10")
-    captured = Captured()
-    manager = captured.build_manager()
-    callback = TelemetryCallback(manager)
-    args, state, control = (
-        TrainingArguments(output_dir="unused", report_to=[]),
-        TrainerState(),
-        TrainerControl(),
-    )
+    captured, manager, callback, (args, state, control) = _callback_run()
     state.max_steps = 1000
     callback.on_train_begin(args, state, control)
     callback.on_epoch_begin(args, state, control)
@@ -147,19 +150,8 @@ def test_quiet_steps_through_the_callback_keep_the_count_and_end_right(
 
 def test_sampled_step_spans_through_the_callback(monkeypatch: pytest.MonkeyPatch) -> None:
     """With every step sampled, the callback's step begin opens a step span and no step is quiet."""
-    from transformers import TrainerControl, TrainerState, TrainingArguments
-
-    from otel_axolotl.callbacks import TelemetryCallback
-
     monkeypatch.setenv("OTEL_AXOLOTL_STEP_SPANS", "1")
-    captured = Captured()
-    manager = captured.build_manager()
-    callback = TelemetryCallback(manager)
-    args, state, control = (
-        TrainingArguments(output_dir="unused", report_to=[]),
-        TrainerState(),
-        TrainerControl(),
-    )
+    captured, manager, callback, (args, state, control) = _callback_run()
     callback.on_train_begin(args, state, control)
     for _ in range(5):
         callback.on_step_begin(args, state, control)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +17,7 @@ from otel_axolotl.recorder import RunRecorder
 from tests.support.capture import Captured, captured_manager  # noqa: F401
 from tests.support.posthog_capture import PostHogCaptureServer
 from tests.support.rotel import OtlpRecorder, Rotel
-from tests.support.scripts import REPO, TRAIN_TINY, child_env, marker, start
+from tests.support.scripts import TRAIN_TINY, child_env, flush_spool, marker, signal_after_step_two, start
 
 DEADLINE = 2.0
 """OTEL_AXOLOTL_SHUTDOWN_TIMEOUT in the timed cases below."""
@@ -145,23 +143,10 @@ def test_a_handler_installed_over_ours_is_left_in_place(restore_handlers):
 
 
 def _train_and_signal(signum: int, env: dict[str, str]) -> tuple[int, str, str]:
-    proc = start([str(TRAIN_TINY), "--step-sleep", "0.5", "--samples", "400"], env)
-    assert proc.stdout is not None
-    lines: list[str] = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("STEP 2"):
-            proc.send_signal(signum)
-            break
-    try:
-        rest, _ = proc.communicate(timeout=60)
-    except Exception:
-        proc.kill()
-        raise
-    output = "".join(lines) + rest
+    returncode, output, _, _ = signal_after_step_two(signum, env, "0.5")
     run_id = next(line.split()[1] for line in output.splitlines() if line.startswith("RUN_ID"))
     assert not any(line.startswith("DONE") for line in output.splitlines()), "the signal came too late"
-    return proc.returncode, run_id, output
+    return returncode, run_id, output
 
 
 @pytest.mark.e2e
@@ -219,27 +204,11 @@ def test_without_our_handlers_sigterm_loses_the_open_run(rotel_collector: Rotel,
 def _signal_at_step(signum: int, env: dict[str, str]) -> tuple[int, float, str]:
     """Signal a slow run after its second step; how long from the signal until the exit work
     was done (every exit hook run, or the process gone where none runs), and the output."""
-    proc = start([str(TRAIN_TINY), "--step-sleep", "0.3", "--samples", "400"], env)
-    assert proc.stdout is not None
-    lines: list[str] = []
-    sent_at = 0.0
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("STEP 2"):
-            sent_at = time.monotonic()
-            proc.send_signal(signum)
-            break
-    try:
-        rest, _ = proc.communicate(timeout=60)
-    except Exception:
-        proc.kill()
-        raise
-    gone_at = time.monotonic()
-    output = "".join(lines) + rest
+    returncode, output, sent_at, gone_at = signal_after_step_two(signum, env, "0.3")
     assert sent_at, output[-3000:]
     hooks_at = marker(output, "EXIT_HOOKS_AT")  # the child's monotonic clock is ours (Linux)
     done_at = float(hooks_at[0]) if hooks_at else gone_at
-    return proc.returncode, done_at - sent_at, output
+    return returncode, done_at - sent_at, output
 
 
 def _spooled(spool: Path, destination: str) -> list[Path]:
@@ -320,15 +289,7 @@ def test_sigterm_during_the_exit_flush_spools_the_run_and_it_arrives_later(
     assert _spooled(spool, "otlp"), "the run was spooled before the process died"
 
     otlp_recorder.set_mode("ok")
-    result = subprocess.run(
-        [sys.executable, "-m", "otel_axolotl.cli", "flush", "--timeout", "30"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    flush_spool(env)
     received = otlp_recorder.received
     runs = [s for s in received.spans if s["name"] == sc.SPAN_RUN]
     assert len(runs) == 1 and runs[0]["trace_id"] == run_id[0], [s["name"] for s in received.spans]

@@ -61,6 +61,43 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+def flush_spool(env: dict[str, str]) -> str:
+    """``otel-axolotl flush`` in a child (what the next start does in the background, on
+    demand); asserts it succeeded and returns its output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "otel_axolotl.cli", "flush", "--timeout", "30"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def signal_after_step_two(signum: int, env: dict[str, str], step_sleep: str) -> tuple[int, str, float, float]:
+    """Run ``train_tiny.py`` (``--step-sleep`` seconds a step), send ``signum`` once it reported
+    its second step: its status, its output, when the signal was sent and when it was gone
+    (``time.monotonic``; 0.0 sent if it never reached step 2)."""
+    proc = start([str(TRAIN_TINY), "--step-sleep", step_sleep, "--samples", "400"], env)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    sent_at = 0.0
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("STEP 2"):
+            sent_at = time.monotonic()
+            proc.send_signal(signum)
+            break
+    try:
+        rest, _ = proc.communicate(timeout=60)
+    except Exception:
+        proc.kill()
+        raise
+    return proc.returncode, "".join(lines) + rest, sent_at, time.monotonic()
+
+
 def marker(output: str, name: str) -> list[str] | None:
     """The fields after ``name`` on the first line ``train_tiny.py`` reported it, or None."""
     for line in output.splitlines():
